@@ -1,0 +1,201 @@
+"""Typed settings: one object, read from a TOML file with ``ATELIER_*`` environment overrides.
+
+Precedence (highest first): keyword arguments, environment variables (``ATELIER_INGEST__CHUNK_SIZE=50000``;
+nested sections are joined with ``__``, lists and tables are given as JSON), the TOML file, the defaults below.
+The TOML file is the one passed to :func:`load_settings`, else ``$ATELIER_CONFIG``, else ``./atelier.toml`` when
+it exists. ``atelier.example.toml`` at the repository root documents every setting.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from atelier.errors import ConfigError
+
+InteractionKind = Literal["view", "click", "wishlist", "bag", "purchase"]
+ANY = "*"
+
+
+class InteractionRule(BaseModel):
+    """Maps an (event_name, button_name) pair of the raw log to an interaction kind and weight.
+
+    ``"*"`` matches any value. When several rules match a row the most specific wins:
+    exact event and button, then any event with that button, then that event with any button.
+    """
+
+    event: str = ANY
+    button: str = ANY
+    kind: InteractionKind
+    weight: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _not_everything(self) -> InteractionRule:
+        if self.event == ANY and self.button == ANY:
+            raise ValueError("a rule must name an event or a button; '*' for both would keep every row")
+        return self
+
+
+class AgeGroup(BaseModel):
+    """A named, inclusive age band such as ``{name = "25-34", min = 25, max = 34}``."""
+
+    name: str
+    min: int
+    max: int
+
+
+DEFAULT_RULES = [
+    InteractionRule(event="product_details_page_view", kind="view", weight=1),
+    InteractionRule(event="product_similar_items_clicking", kind="click", weight=2),
+    InteractionRule(button="heart_button", kind="wishlist", weight=3),
+    InteractionRule(button="bag_button", kind="bag", weight=4),
+    InteractionRule(event="add_to_bag", kind="bag", weight=4),
+    InteractionRule(event="purchase", kind="purchase", weight=5),
+]
+
+DEFAULT_AGE_GROUPS = [
+    AgeGroup(name="10-17", min=10, max=17),
+    AgeGroup(name="18-24", min=18, max=24),
+    AgeGroup(name="25-34", min=25, max=34),
+    AgeGroup(name="35-44", min=35, max=44),
+    AgeGroup(name="45-54", min=45, max=54),
+    AgeGroup(name="55-64", min=55, max=64),
+    AgeGroup(name="65+", min=65, max=100),
+]
+
+
+class IngestSettings(BaseModel):
+    """How raw exports are read and cleaned."""
+
+    chunk_size: int = Field(100_000, ge=1_000, description="event rows read per chunk")
+    interaction_rules: list[InteractionRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
+    age_groups: list[AgeGroup] = Field(default_factory=lambda: list(DEFAULT_AGE_GROUPS))
+    min_age: int = 10
+    max_age: int = 100
+    product_id_pattern: str = r"[a-fA-F0-9]{32,}"
+    birthdate_pattern: str = r"\b\d{2}-\d{2}-\d{4}\b"
+    birthdate_format: str = "%d-%m-%Y"
+    timestamp_formats: list[str] = Field(
+        default_factory=lambda: [
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S%.fZ",
+            "%Y-%m-%d %H:%M:%S%.f%:z",
+            "%Y-%m-%dT%H:%M:%S%.f%:z",
+            "%Y/%m/%d %H:%M:%S",
+            "%Y-%m-%d",
+        ]
+    )
+    unknown_products: Literal["quarantine", "keep"] = Field(
+        "quarantine",
+        description="events naming a product missing from the catalogue: quarantine them, or keep them "
+        "and add a bare product row",
+    )
+
+    @property
+    def events_of_interest(self) -> set[str]:
+        """Event names that some rule keeps (whatever the button)."""
+        return {r.event for r in self.interaction_rules if r.event != ANY}
+
+    @property
+    def buttons_of_interest(self) -> set[str]:
+        """Button names that some rule keeps (whatever the event)."""
+        return {r.button for r in self.interaction_rules if r.button != ANY}
+
+    @field_validator("age_groups")
+    @classmethod
+    def _groups_ordered(cls, groups: list[AgeGroup]) -> list[AgeGroup]:
+        for g in groups:
+            if g.min > g.max:
+                raise ValueError(f"age group {g.name!r}: min {g.min} is above max {g.max}")
+        for a, b in zip(groups, groups[1:], strict=False):
+            if b.min <= a.max:
+                raise ValueError(f"age groups {a.name!r} and {b.name!r} overlap or are out of order")
+        return groups
+
+    @model_validator(mode="after")
+    def _rules_unique(self) -> IngestSettings:
+        seen: set[tuple[str, str]] = set()
+        for r in self.interaction_rules:
+            if (r.event, r.button) in seen:
+                raise ValueError(f"two interaction rules for event={r.event!r}, button={r.button!r}")
+            seen.add((r.event, r.button))
+        if self.min_age >= self.max_age:
+            raise ValueError(f"min_age {self.min_age} must be below max_age {self.max_age}")
+        return self
+
+    def age_group_of(self, age: float | None) -> str | None:
+        """Name of the age group holding ``age`` (None when outside every group)."""
+        if age is None:
+            return None
+        for g in self.age_groups:
+            if g.min <= age <= g.max:
+                return g.name
+        return None
+
+
+class SampleSettings(BaseModel):
+    """Size of the synthetic shop that ``atelier sample`` and ``atelier demo`` write."""
+
+    products: int = Field(600, ge=20)
+    users: int = Field(2_000, ge=10)
+    events: int = Field(60_000, ge=100)
+    seed: int = 7
+
+
+class Settings(BaseSettings):
+    """Every setting of Atelier, validated once."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ATELIER_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    sample: SampleSettings = Field(default_factory=SampleSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # toml_file comes from model_config; load_settings() sets it on a subclass (None reads nothing).
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(path: str | Path | None = None, **overrides: object) -> Settings:
+    """Read settings from ``path`` (or ``$ATELIER_CONFIG``, or ``./atelier.toml``) and the environment."""
+    toml_path: Path | None
+    if path is not None:
+        toml_path = Path(path)
+    elif os.environ.get("ATELIER_CONFIG"):
+        toml_path = Path(os.environ["ATELIER_CONFIG"])
+    elif Path("atelier.toml").is_file():
+        toml_path = Path("atelier.toml")
+    else:
+        toml_path = None
+    if toml_path is not None and not toml_path.is_file():
+        raise ConfigError(f"config file {toml_path} not found (expected a TOML file)")
+    reader = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": toml_path}})
+    try:
+        return reader(**overrides)
+    except ValidationError as exc:
+        where = f"config {toml_path}" if toml_path else "settings"
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{where} is invalid: {problems}") from None
+    except Exception as exc:  # a TOML syntax error or an unreadable file
+        raise ConfigError(f"cannot read config {toml_path}: {exc}") from None

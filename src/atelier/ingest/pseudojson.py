@@ -1,0 +1,167 @@
+"""A forgiving reader for the stringified dicts and lists of shop exports.
+
+TwentyToo's ``other_attributes`` and ``price`` cells are neither JSON nor Python: quotes arrive escaped once or
+twice (``\\"key\\"``), values are wrapped in ``ObjectId("...")``, booleans are ``True`` or ``true``, and a
+value may hold a bare inch mark (``24" leggings``). :func:`loads` tries strict JSON, then Python literals, then a
+tolerant recursive-descent parser that ends a string only at a quote followed by ``, } ] :`` or the end.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+from typing import Any
+
+_WRAPPER = re.compile(r"\b(?:ObjectId|ISODate|NumberLong|NumberInt|NumberDecimal)\(\s*")
+_LITERALS = {
+    "true": True,
+    "True": True,
+    "false": False,
+    "False": False,
+    "null": None,
+    "None": None,
+    "NaN": math.nan,
+    "nan": math.nan,
+    "undefined": None,
+}
+_STRING_END_FOLLOWERS = set(",}]:")
+
+
+class PseudoJsonError(ValueError):
+    """The text could not be read as a dict or list, even tolerantly."""
+
+
+def loads(text: str) -> Any:
+    """Parse a stringified dict / list / scalar written as JSON, as a Python literal, or in between."""
+    if not isinstance(text, str):
+        raise PseudoJsonError(f"expected text, found {type(text).__name__}")
+    stripped = text.strip()
+    if not stripped:
+        raise PseudoJsonError("empty text")
+    try:
+        return json.loads(stripped)
+    except (ValueError, RecursionError):
+        pass
+    if "ObjectId" not in stripped and "\\" not in stripped:
+        try:
+            return ast.literal_eval(stripped)
+        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+            pass
+    return _TolerantParser(_unescape(stripped)).parse()
+
+
+def _unescape(text: str) -> str:
+    """Undo the one or two levels of quote escaping exports add, and drop a wrapping pair of quotes."""
+    if len(text) >= 2 and text[0] == "'" and text.rstrip("\\")[-1:] == "'":
+        text = text[1:].rstrip("\\")[:-1]
+    return text.replace('\\\\"', '"').replace('\\"', '"').replace("\\'", "'")
+
+
+class _TolerantParser:
+    def __init__(self, text: str) -> None:
+        self.s = text
+        self.i = 0
+        self.depth = 0
+
+    def parse(self) -> Any:
+        value = self._value()
+        self._ws()
+        if self.i != len(self.s):
+            raise PseudoJsonError(f"unexpected text at position {self.i}: {self.s[self.i : self.i + 20]!r}")
+        return value
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _ws(self) -> None:
+        while self.i < len(self.s) and self.s[self.i].isspace():
+            self.i += 1
+
+    def _peek(self) -> str:
+        return self.s[self.i] if self.i < len(self.s) else ""
+
+    def _value(self) -> Any:
+        self._ws()
+        ch = self._peek()
+        if not ch:
+            raise PseudoJsonError("text ended where a value was expected")
+        if ch == "{":
+            return self._container("{", "}")
+        if ch == "[":
+            return self._container("[", "]")
+        if ch in "\"'":
+            return self._string(ch)
+        match = _WRAPPER.match(self.s, self.i)
+        if match:
+            self.i = match.end()
+            inner = self._value()
+            self._ws()
+            if self._peek() == ")":
+                self.i += 1
+            return inner
+        return self._bare()
+
+    def _container(self, open_ch: str, close_ch: str) -> Any:
+        self.depth += 1
+        if self.depth > 64:
+            raise PseudoJsonError("nesting deeper than 64 levels")
+        self.i += 1
+        is_dict = open_ch == "{"
+        out: Any = {} if is_dict else []
+        while True:
+            self._ws()
+            ch = self._peek()
+            if ch == close_ch:
+                self.i += 1
+                self.depth -= 1
+                return out
+            if not ch:
+                raise PseudoJsonError(f"text ended inside {open_ch}...{close_ch}")
+            if is_dict:
+                key = self._value()
+                self._ws()
+                if self._peek() != ":":
+                    raise PseudoJsonError(f"expected ':' after key {key!r} at position {self.i}")
+                self.i += 1
+                out[str(key)] = self._value()
+            else:
+                out.append(self._value())
+            self._ws()
+            ch = self._peek()
+            if ch == ",":
+                self.i += 1
+            elif ch != close_ch:
+                raise PseudoJsonError(f"expected ',' or {close_ch!r} at position {self.i}, found {ch!r}")
+
+    def _string(self, quote: str) -> str:
+        start = self.i + 1
+        j = start
+        while True:
+            j = self.s.find(quote, j)
+            if j < 0:
+                raise PseudoJsonError(f"string opened at position {start - 1} is never closed")
+            k = j + 1
+            while k < len(self.s) and self.s[k].isspace():
+                k += 1
+            if k == len(self.s) or self.s[k] in _STRING_END_FOLLOWERS:
+                self.i = j + 1
+                return self.s[start:j]
+            j += 1  # a quote inside the value, such as an inch mark
+
+    def _bare(self) -> Any:
+        start = self.i
+        while self.i < len(self.s) and self.s[self.i] not in ",}]:)":
+            self.i += 1
+        word = self.s[start : self.i].strip()
+        if not word:
+            raise PseudoJsonError(f"expected a value at position {start}")
+        if word in _LITERALS:
+            return _LITERALS[word]
+        try:
+            return int(word)
+        except ValueError:
+            pass
+        try:
+            return float(word)
+        except ValueError:
+            return word
