@@ -3,7 +3,7 @@
 TwentyToo's ``other_attributes`` and ``price`` cells are neither JSON nor Python: quotes arrive escaped once or
 twice (``\\"key\\"``), values are wrapped in ``ObjectId("...")``, booleans are ``True`` or ``true``, and a
 value may hold a bare inch mark (``24" leggings``). :func:`loads` tries strict JSON, then Python literals, then a
-tolerant recursive-descent parser that ends a string only at a quote followed by ``, } ] :`` or the end.
+tolerant recursive-descent parser that ends a string only at a quote followed by ``, } ] : )`` or the end.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ _LITERALS = {
     "nan": math.nan,
     "undefined": None,
 }
-_STRING_END_FOLLOWERS = set(",}]:")
+_STRING_END_FOLLOWERS = set(",}]:)")
 
 
 class PseudoJsonError(ValueError):

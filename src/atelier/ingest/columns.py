@@ -1,0 +1,76 @@
+"""Vectorised cleaning of whole columns: the column-at-a-time twins of :mod:`atelier.ingest.fields`.
+
+The event pipeline handles millions of rows, so it cannot call a Python function per cell; these helpers do the
+same cleaning with polars expressions and are tested against the scalar functions on the same inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+US = "us"
+
+
+def blank_to_null(expr: pl.Expr) -> pl.Expr:
+    """Trimmed text, with empty strings as null."""
+    stripped = expr.str.strip_chars()
+    return pl.when(stripped.str.len_bytes() > 0).then(stripped).otherwise(None)
+
+
+def parse_timestamps(values: pl.Series, formats: Sequence[str]) -> pl.Series:
+    """Datetimes (UTC, naive, microseconds) from text in any of ``formats``; null where none fits.
+
+    ``T`` separators and a trailing ``Z`` are normalised first, so most rows parse with the first format; the
+    other formats are only tried on the rows that are still null.
+    """
+    text = (
+        values.str.strip_chars()
+        .str.replace(r"^(\d{4}-\d{2}-\d{2})T", "${1} ")
+        .str.strip_suffix("Z")
+    )
+    out = _parse(text, formats[0]) if formats else pl.Series(values.name, [None] * len(values), pl.Datetime(US))
+    for fmt in formats[1:]:
+        missing = out.is_null() & text.is_not_null()
+        if not missing.any():
+            break
+        idx = missing.arg_true()
+        parsed = _parse(text.gather(idx), fmt.replace("T", " ").removesuffix("Z"))
+        out = out.scatter(idx, parsed)
+    return out.alias(values.name)
+
+
+def _parse(text: pl.Series, fmt: str) -> pl.Series:
+    parsed = text.str.to_datetime(fmt, strict=False, time_unit=US)
+    if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone is not None:
+        parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return parsed
+
+
+def product_ids(expr: pl.Expr, pattern: str) -> pl.Expr:
+    """Every id matching ``pattern`` in the text, lower-case, without repeats (a List[String] column)."""
+    return expr.str.extract_all(pattern).list.eval(pl.element().str.to_lowercase()).list.unique(
+        maintain_order=True
+    )
+
+
+def interaction_rule_index(
+    event: pl.Expr, button: pl.Expr, rules: Sequence[tuple[str, str]], any_value: str = "*"
+) -> pl.Expr:
+    """Index of the most specific rule matching (event, button): exact pair, then button only, then event only.
+
+    Null where no rule matches (the row is of no interest).
+    """
+    exact = {f"{e}\x1f{b}": i for i, (e, b) in enumerate(rules) if any_value not in (e, b)}
+    by_button = {b: i for i, (e, b) in enumerate(rules) if e == any_value and b != any_value}
+    by_event = {e: i for i, (e, b) in enumerate(rules) if b == any_value and e != any_value}
+    key = pl.concat_str([event.fill_null(""), pl.lit("\x1f"), button.fill_null("")])
+    parts = []
+    if exact:
+        parts.append(key.replace_strict(exact, default=None, return_dtype=pl.Int32))
+    if by_button:
+        parts.append(button.replace_strict(by_button, default=None, return_dtype=pl.Int32))
+    if by_event:
+        parts.append(event.replace_strict(by_event, default=None, return_dtype=pl.Int32))
+    return pl.coalesce(parts) if parts else pl.lit(None, pl.Int32)

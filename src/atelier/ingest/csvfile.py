@@ -1,0 +1,174 @@
+"""Streaming reader for raw CSV exports: every column as text, in chunks, nothing lost.
+
+Rows the CSV parser cannot split (wrong number of fields) are handed back with their text so they can be
+quarantined; bytes that are not UTF-8 are replaced (U+FFFD) instead of failing the file; a missing file or a
+missing required column raises one InputError naming both.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from atelier.errors import InputError
+
+ROW = "_row"  # 1-based record number inside the file, carried to the quarantine
+_BLOCK_BYTES = 1 << 22
+
+
+@dataclass
+class Chunk:
+    """A slice of a CSV file: the parsed rows (all String, plus ``_row``) and the rows that did not parse."""
+
+    rows: pl.DataFrame
+    malformed: list[tuple[int | None, str]] = field(default_factory=list)
+    bytes_done: int = 0
+
+
+class CsvSource:
+    """One raw CSV file, read in chunks of about ``chunk_rows`` rows.
+
+    ``required`` columns must be in the header; ``optional`` ones are read when present and otherwise appear as
+    null columns, so downstream code always sees the same columns. ``column_names`` reads a file without header.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        required: Sequence[str],
+        optional: Sequence[str] = (),
+        chunk_rows: int = 100_000,
+        column_names: Sequence[str] | None = None,
+        delimiter: str = ",",
+    ) -> None:
+        self.path = Path(path)
+        self.required = list(required)
+        self.optional = list(optional)
+        self.chunk_rows = chunk_rows
+        self.delimiter = delimiter
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: file not found")
+        self.size = self.path.stat().st_size
+        self._given_names = list(column_names) if column_names else None
+        self.header = self._given_names or self._read_header()
+        missing = [c for c in self.required if c not in self.header]
+        if missing:
+            shown = ", ".join(self.header[:20]) or "nothing"
+            raise InputError(f"{self.path}: missing required column {missing[0]!r} (found: {shown})")
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns every chunk has: required then optional, in that order."""
+        return self.required + [c for c in self.optional if c not in self.required]
+
+    def _read_header(self) -> list[str]:
+        with self.path.open("rb") as fh:
+            first = fh.readline(1 << 20)
+        text = first.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+        if not text.strip():
+            raise InputError(f"{self.path}: empty file, expected a header line")
+        return [h.strip() for h in next(csv.reader([text], delimiter=self.delimiter))]
+
+    def chunks(self) -> Iterator[Chunk]:
+        """Yield the file in chunks of at least ``chunk_rows`` rows (the last one may be shorter)."""
+        malformed: list[tuple[int | None, str]] = []
+
+        def on_invalid(row: pacsv.InvalidRow) -> str:
+            malformed.append((row.number, row.text))
+            return "skip"
+
+        present = [c for c in self.columns if c in self.header]
+        # Small parser blocks are the fastest here; they are gathered into chunks of `chunk_rows` below.
+        read_options = pacsv.ReadOptions(
+            column_names=self.header, skip_rows=0 if self._given_names else 1, block_size=_BLOCK_BYTES
+        )
+        parse_options = pacsv.ParseOptions(
+            delimiter=self.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+        )
+        convert_options = pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in self.header},
+            include_columns=present,
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=True,
+            check_utf8=False,  # validated per column below, so one bad byte does not stop the file
+        )
+        record = 0
+        pending: list[pa.RecordBatch] = []
+        pending_rows = 0
+        with self.path.open("rb") as raw:
+            try:
+                reader = pacsv.open_csv(
+                    raw, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+                )
+            except pa.ArrowInvalid as exc:
+                if "Empty CSV file" in str(exc):
+                    return
+                raise InputError(f"{self.path}: cannot read as CSV ({exc})") from None
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    batch = None
+                except pa.ArrowInvalid as exc:
+                    raise InputError(f"{self.path}: cannot read as CSV near record {record} ({exc})") from None
+                if batch is not None:
+                    pending.append(batch)
+                    pending_rows += batch.num_rows
+                    if pending_rows < self.chunk_rows:
+                        continue
+                if not pending and not malformed:
+                    break
+                frame = self._to_frame(pending, present, record)
+                record += frame.height
+                yield Chunk(frame, malformed.copy(), raw.tell() if batch is not None else self.size)
+                pending, pending_rows = [], 0
+                malformed.clear()
+                if batch is None:
+                    break
+
+    def _to_frame(self, batches: list[pa.RecordBatch], present: list[str], first_row: int) -> pl.DataFrame:
+        table = pa.Table.from_batches(batches) if batches else None
+        n = 0 if table is None else table.num_rows
+        data: dict[str, pa.Array] = {}
+        for name in self.columns:
+            if table is not None and name in present:
+                data[name] = _valid_text(table.column(name))
+            else:
+                data[name] = pa.nulls(n, pa.string())
+        frame = pl.from_arrow(pa.table(data), rechunk=False)
+        assert isinstance(frame, pl.DataFrame)
+        return frame.with_columns(pl.int_range(first_row + 1, first_row + 1 + n, dtype=pl.Int64).alias(ROW))
+
+
+def _valid_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The column with invalid UTF-8 byte sequences replaced by U+FFFD instead of failing the file."""
+    try:
+        column.validate(full=True)
+        return column
+    except pa.ArrowInvalid:
+        fixed = [
+            None if v is None else v.decode("utf-8", errors="replace")
+            for v in pc.cast(column, pa.binary()).to_pylist()
+        ]
+        return pa.chunked_array([pa.array(fixed, type=pa.string())])
+
+
+def read_all(source: CsvSource) -> tuple[pl.DataFrame, list[tuple[int | None, str]]]:
+    """The whole file as one frame (for small files such as catalogues) and its malformed rows."""
+    frames, malformed = [], []
+    for chunk in source.chunks():
+        frames.append(chunk.rows)
+        malformed.extend(chunk.malformed)
+    if not frames:
+        empty = {c: pl.String for c in source.columns} | {ROW: pl.Int64}
+        return pl.DataFrame(schema=empty), malformed
+    return pl.concat(frames), malformed
+

@@ -1,0 +1,48 @@
+"""Adapter for TwentyToo exports: one products CSV and one or more event CSVs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from atelier.config import Settings
+from atelier.errors import InputError
+from atelier.ingest.report import IngestReport, Quarantine
+from atelier.ingest.twentytoo_events import EventIngest
+from atelier.ingest.twentytoo_products import read_products
+from atelier.schema import conform
+from atelier.store.tables import table_path, write_table
+
+
+def ingest(inputs: Sequence[Path], out: Path, settings: Settings, report: IngestReport) -> None:
+    """Products first (events are checked against the catalogue), then every events file in order."""
+    if len(inputs) < 2:
+        raise InputError(
+            f"twentytoo needs PRODUCTS.csv and at least one EVENTS.csv, found {len(inputs)} file(s)"
+        )
+    products_csv, *event_csvs = inputs
+    images_dir = products_csv.parent / "images"
+    quarantine = Quarantine(out)
+    try:
+        products = read_products(products_csv, report, quarantine, images_dir)
+        events = EventIngest(settings.ingest, products, table_path(out, "interactions"), report, quarantine)
+        try:
+            for path in event_csvs:
+                events.read_file(path)
+        finally:
+            events.close()
+        if events.unknown_products:
+            bare = pl.DataFrame({"product_id": sorted(events.unknown_products)}).with_columns(
+                group_id=pl.col("product_id"), attributes=pl.lit('{"added_from_events": true}')
+            )
+            products = pl.concat([products, conform("products", bare)])
+            report.tables["products"]["added_from_events"] = bare.height
+        users, user_stats = events.users.finish(quarantine)
+    finally:
+        report.quarantine_files.update(quarantine.close())
+    write_table(products, out, "products")
+    write_table(users, out, "users")
+    report.tables["products"]["rows"] = products.height
+    report.tables["users"] = user_stats

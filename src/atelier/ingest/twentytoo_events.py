@@ -1,0 +1,191 @@
+"""TwentyToo event logs -> canonical ``interactions`` (streamed to Parquet) and observations for ``users``.
+
+Each file is read in chunks (``ingest.chunk_size`` rows). For every chunk, column-wise:
+1. timestamps and user ids are cleaned; every row feeds the user profile (answers, city, region, platform);
+2. rows whose (event_name, button_name) no rule maps are filtered out as ``event_not_of_interest``;
+3. exact duplicates of an earlier row of interest, in any file, are filtered out as ``duplicate``
+   (a sorted array of 64-bit row hashes: 8 bytes per kept row);
+4. rows without a user, with a broken time, without a product id, or naming only unknown products are
+   quarantined with that reason;
+5. product ids are pulled from ``product_package`` with the configured pattern and the row is exploded, one
+   interaction per product, with the kind and weight of its rule.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+from atelier.config import IngestSettings
+from atelier.ingest.columns import blank_to_null, interaction_rule_index, parse_timestamps, product_ids
+from atelier.ingest.csvfile import ROW, CsvSource
+from atelier.ingest.report import FileCounts, IngestReport, Quarantine
+from atelier.ingest.users import UserAccumulator
+from atelier.progress import progress
+from atelier.schema import conform, empty
+
+REQUIRED = ["User_ID", "Session_ID", "event_time", "event_name", "button_name", "product_package"]
+OPTIONAL = ["Question", "Answer", "city", "region", "platform"]
+RAW = REQUIRED + OPTIONAL
+
+
+class SeenRows:
+    """Hashes of the rows kept so far, as one sorted uint64 array (exact-duplicate detection across chunks)."""
+
+    def __init__(self) -> None:
+        self._sorted = np.empty(0, dtype=np.uint64)
+
+    def contains(self, hashes: np.ndarray) -> np.ndarray:
+        if self._sorted.size == 0:
+            return np.zeros(hashes.size, dtype=bool)
+        pos = np.searchsorted(self._sorted, hashes)
+        pos[pos == self._sorted.size] = 0
+        return self._sorted[pos] == hashes
+
+    def add(self, hashes: np.ndarray) -> None:
+        new = np.sort(hashes)
+        self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, new), new)
+
+    @property
+    def nbytes(self) -> int:
+        return self._sorted.nbytes
+
+
+class EventIngest:
+    """Reads TwentyToo event files one after another into one interactions Parquet file."""
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        catalogue: pl.DataFrame,
+        out_path: Path,
+        report: IngestReport,
+        quarantine: Quarantine,
+    ) -> None:
+        self.settings = settings
+        self.catalogue_ids = catalogue["product_id"]
+        self.departments = catalogue.select("product_id", "department")
+        self.report = report
+        self.quarantine = quarantine
+        self.users = UserAccumulator(settings)
+        self.seen = SeenRows()
+        self.rules = settings.interaction_rules
+        self.unknown_products: set[str] = set()
+        self.kinds: dict[str, int] = {}
+        self.rows_written = 0
+        self.out_path = out_path
+        self._schema = empty("interactions").to_arrow().schema
+        self._writer = pq.ParquetWriter(out_path, self._schema, compression="zstd", compression_level=1)
+
+    def read_file(self, path: Path) -> FileCounts:
+        """Ingest one events CSV, chunk by chunk."""
+        source = CsvSource(path, REQUIRED, OPTIONAL, chunk_rows=self.settings.chunk_size)
+        counts = self.report.file(path, "interactions")
+        self.quarantine.declare("interactions", source.columns)
+        with progress() as bar:
+            task = bar.add_task(f"events {path.name}", total=source.size)
+            for chunk in source.chunks():
+                counts.read(chunk.rows.height + len(chunk.malformed))
+                self.quarantine.add_malformed("interactions", chunk.malformed, path)
+                counts.quarantine("malformed_csv_row", len(chunk.malformed))
+                if chunk.rows.height:
+                    self._chunk(chunk.rows, path, counts)
+                bar.update(task, completed=chunk.bytes_done)
+        return counts
+
+    def _chunk(self, rows: pl.DataFrame, path: Path, counts: FileCounts) -> None:
+        s = self.settings
+        rows = rows.with_columns(
+            parse_timestamps(rows["event_time"], s.timestamp_formats).alias("_ts"),
+            blank_to_null(pl.col("User_ID")).alias("_user"),
+            _rule=interaction_rule_index(
+                pl.col("event_name").str.strip_chars(),
+                pl.col("button_name").str.strip_chars(),
+                [(r.event, r.button) for r in self.rules],
+            ),
+        )
+        self.users.observe(rows, path)
+
+        interest = rows.filter(pl.col("_rule").is_not_null())
+        counts.filter_out("event_not_of_interest", rows.height - interest.height)
+        hashes = interest.select(RAW).hash_rows(seed=0x5EED, seed_1=1, seed_2=2, seed_3=3)
+        duplicate = (~hashes.is_first_distinct()).to_numpy() | self.seen.contains(hashes.to_numpy())
+        counts.filter_out("duplicate", int(duplicate.sum()))
+        interest = interest.filter(~duplicate)
+        self.seen.add(hashes.filter(~duplicate).to_numpy())
+
+        interest = interest.with_columns(_ids=product_ids(pl.col("product_package"), s.product_id_pattern))
+        reason = (
+            pl.when(pl.col("_user").is_null())
+            .then(pl.lit("missing_user_id"))
+            .when(pl.col("_ts").is_null())
+            .then(pl.lit("bad_timestamp"))
+            .when(pl.col("_ids").list.len() == 0)
+            .then(pl.lit("no_product_id"))
+        )
+        interest = interest.with_columns(_reason=reason)
+        bad = interest.filter(pl.col("_reason").is_not_null())
+        self._quarantine(bad, path, counts)
+        good = interest.filter(pl.col("_reason").is_null()).drop("_reason")
+
+        exploded = good.explode("_ids").with_columns(_known=pl.col("_ids").is_in(self.catalogue_ids.implode()))
+        if s.unknown_products == "keep":
+            self.unknown_products.update(exploded.filter(~pl.col("_known"))["_ids"].to_list())
+            exploded = exploded.with_columns(_known=pl.lit(True))
+        any_known = exploded.group_by(ROW).agg(pl.col("_known").any().alias("_any"))
+        all_unknown = good.join(any_known.filter(~pl.col("_any")), on=ROW, how="semi")
+        self._quarantine(all_unknown.with_columns(_reason=pl.lit("unknown_product")), path, counts)
+        # Unknown ids next to known ones in a kept row: the row is kept, the stray id is recorded.
+        stray = exploded.filter(~pl.col("_known")).join(all_unknown, on=ROW, how="anti")
+        if stray.height:
+            self.quarantine.add(
+                "unknown_product_refs",
+                stray.select(ROW, pl.col("_ids").alias("product_id"), "product_package"),
+                path,
+                "unknown_product",
+                "row kept for its other products",
+            )
+            self.report.tables.setdefault("interactions", {}).setdefault("unknown_refs_in_kept_rows", 0)
+            self.report.tables["interactions"]["unknown_refs_in_kept_rows"] += stray.height
+
+        kept = exploded.filter(pl.col("_known"))
+        counts.keep(good.height - all_unknown.height)
+        self._write(kept)
+
+    def _quarantine(self, bad: pl.DataFrame, path: Path, counts: FileCounts) -> None:
+        if bad.height == 0:
+            return
+        self.quarantine.add("interactions", bad.select(RAW + [ROW]), path, bad["_reason"])
+        for reason, n in bad.group_by("_reason").len().iter_rows():
+            counts.quarantine(reason, n)
+
+    def _write(self, kept: pl.DataFrame) -> None:
+        kinds = pl.Series([r.kind for r in self.rules])
+        weights = pl.Series([float(r.weight) for r in self.rules])
+        table = kept.select(
+            pl.col("_user").alias("user_id"),
+            pl.col("_ids").alias("product_id"),
+            blank_to_null(pl.col("Session_ID")).alias("session_id"),
+            pl.col("_ts").alias("timestamp"),
+            pl.col("event_name").str.strip_chars().alias("event_name"),
+            blank_to_null(pl.col("button_name")).alias("button_name"),
+            pl.col("_rule").replace_strict(list(range(len(kinds))), kinds).alias("kind"),
+            pl.col("_rule").replace_strict(list(range(len(weights))), weights).alias("weight"),
+        )
+        table = conform("interactions", table)
+        self.users.observe_interactions(table.join(self.departments, on="product_id", how="left"))
+        for kind, n in table.group_by("kind").len().iter_rows():
+            self.kinds[kind] = self.kinds.get(kind, 0) + n
+        self.rows_written += table.height
+        self._writer.write_table(table.to_arrow().cast(self._schema))
+
+    def close(self) -> None:
+        """Finish the Parquet file."""
+        self._writer.close()
+        self.report.tables.setdefault("interactions", {}).update(
+            {"rows": self.rows_written, "by_kind": dict(sorted(self.kinds.items())),
+             "dedup_hash_bytes": self.seen.nbytes}
+        )

@@ -1,0 +1,190 @@
+"""TwentyToo products export -> canonical ``products`` table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from atelier.ingest import fields as F
+from atelier.ingest.csvfile import ROW, CsvSource, read_all
+from atelier.ingest.report import IngestReport, Quarantine
+from atelier.schema import conform
+
+REQUIRED = ["product_id", "title", "price"]
+OPTIONAL = ["_id", "brand", "website", "target_audience", "color", "department", "other_attributes"]
+
+# other_attributes keys read into their own column; every other key stays in the `attributes` JSON.
+_CONSUMED = {
+    "sku",
+    "Product_URL",
+    "All_Reviews_Rating",
+    "All_Reviews_Count",
+    "Clothing-Color",
+    "Images",
+    "Availability",
+    "is_available",
+    "Clothing-Department",
+    "Clothing-Pattern",
+    "Clothing-Material",
+    "Clothing-Composition",
+    "All-Care",
+    "Original>Description",
+    "product_description",
+    "CM_product_measurements",
+    "child_product_ids",
+}
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def clean_product(raw: dict[str, Any]) -> dict[str, Any]:
+    """One raw products row -> canonical fields (plus ``children``); BadValue when unusable.
+
+    ``other_attributes`` that cannot be read do not cost the product: the raw text is kept under
+    ``attributes._unparsed`` and ``attributes_unreadable`` is set.
+    """
+    pid = F.product_id(raw.get("product_id"))
+    price = F.price_list(raw.get("price"))
+    unreadable = False
+    try:
+        attrs = F.attributes(raw.get("other_attributes"))
+    except F.BadValue:
+        attrs, unreadable = {"_unparsed": raw.get("other_attributes")}, True
+    colors = F.text_list(attrs.get("Clothing-Color"))
+    available = F.to_bool_lenient(attrs.get("is_available", attrs.get("Availability")))
+    if available is None:
+        available = F.to_bool_lenient(attrs.get("Availability"))
+    try:
+        rating = F.to_float(attrs.get("All_Reviews_Rating"))
+    except F.BadValue:
+        rating = None
+    try:
+        count = F.to_float(attrs.get("All_Reviews_Count"))
+    except F.BadValue:
+        count = None
+    extra = {k: v for k, v in attrs.items() if k not in _CONSUMED}
+    if raw.get("_id") is not None:
+        try:
+            extra["mongo_id"] = F.object_id_hex(raw["_id"])
+        except F.BadValue:
+            extra["mongo_id_raw"] = raw["_id"]
+    children = F.text_list(attrs.get("child_product_ids"))
+    return {
+        "product_id": pid,
+        "title": F.clean_text(raw.get("title")),
+        "brand": F.clean_text(raw.get("brand")),
+        "website": F.clean_text(raw.get("website")),
+        "target_audience": (F.clean_text(raw.get("target_audience")) or "").lower() or None,
+        "department": F.clean_text(raw.get("department")) or F.clean_text(attrs.get("Clothing-Department")),
+        "color": F.clean_text(raw.get("color")) or (colors[0] if colors else None),
+        "colors": colors,
+        "description": F.clean_text(attrs.get("product_description"))
+        or F.clean_text(attrs.get("Original>Description")),
+        "price": price.price,
+        "original_price": price.original_price,
+        "currency": price.currency,
+        "price_valid_from": price.valid_from,
+        "price_valid_to": price.valid_to,
+        "is_available": available,
+        "rating": rating,
+        "rating_count": None if count is None else int(count),
+        "pattern": F.clean_text(attrs.get("Clothing-Pattern")),
+        "material": F.clean_text(attrs.get("Clothing-Material")),
+        "composition": F.clean_text(attrs.get("Clothing-Composition")),
+        "care": F.clean_text(attrs.get("All-Care")),
+        "measurements": F.clean_text(attrs.get("CM_product_measurements")),
+        "sku": F.clean_text(attrs.get("sku")),
+        "product_url": F.clean_text(attrs.get("Product_URL")),
+        "image_urls": F.text_list(attrs.get("Images"), sep=";"),
+        "attributes": json.dumps(extra, default=str, ensure_ascii=False),
+        "attributes_unreadable": unreadable,
+        "children": [c.lower() for c in children],
+        "preview_image": F.clean_text(attrs.get("preview_image")),
+    }
+
+
+def find_image(images_dir: Path | None, product_id: str, preview: str | None) -> str | None:
+    """Local picture of a product: the ``preview_image`` file or ``<product_id>.<ext>`` in ``images_dir``."""
+    if images_dir is None or not images_dir.is_dir():
+        return None
+    names = ([preview] if preview else []) + [product_id + s for s in _IMAGE_SUFFIXES]
+    for name in names:
+        candidate = images_dir / Path(name).name
+        if candidate.is_file():
+            return str(candidate.resolve())
+    return None
+
+
+def read_products(
+    path: Path, report: IngestReport, quarantine: Quarantine, images_dir: Path | None
+) -> pl.DataFrame:
+    """Read, clean and de-duplicate a TwentyToo products CSV into the canonical products table."""
+    source = CsvSource(path, REQUIRED, OPTIONAL)
+    raw, malformed = read_all(source)
+    counts = report.file(path, "products")
+    counts.read(raw.height + len(malformed))
+    quarantine.declare("products", source.columns)
+    quarantine.add_malformed("products", malformed, path)
+    counts.quarantine("malformed_csv_row", len(malformed))
+
+    first = ~raw.select(pl.exclude(ROW)).is_duplicated() | raw.select(pl.struct(pl.exclude(ROW)).is_first_distinct()).to_series()
+    counts.filter_out("duplicate", int((~first).sum()))
+    raw = raw.filter(first)
+
+    cleaned: list[dict[str, Any]] = []
+    bad_rows: list[int] = []
+    bad_reasons: list[str] = []
+    bad_details: list[str] = []
+    seen: set[str] = set()
+    unreadable = 0
+    for row in raw.iter_rows(named=True):
+        try:
+            product = clean_product(row)
+        except F.BadValue as exc:
+            bad_rows.append(row[ROW])
+            bad_reasons.append(exc.reason)
+            bad_details.append(str(exc))
+            continue
+        if product["product_id"] in seen:
+            bad_rows.append(row[ROW])
+            bad_reasons.append("duplicate_product_id")
+            bad_details.append(f"{product['product_id']} already read with other values; first row kept")
+            continue
+        seen.add(product["product_id"])
+        unreadable += product.pop("attributes_unreadable")
+        product["image_path"] = find_image(images_dir, product["product_id"], product.pop("preview_image"))
+        cleaned.append(product)
+    if bad_rows:
+        bad = raw.join(
+            pl.DataFrame({ROW: bad_rows, "_reason": bad_reasons, "_detail": bad_details},
+                         schema_overrides={ROW: pl.Int64}),
+            on=ROW,
+        ).sort(ROW)
+        quarantine.add("products", bad.drop("_reason", "_detail"), path, bad["_reason"], bad["_detail"])
+        for reason in bad_reasons:
+            counts.quarantine(reason)
+    counts.keep(len(cleaned))
+
+    _assign_groups(cleaned)
+    report.tables.setdefault("products", {})["attributes_unreadable"] = unreadable
+    frame = pl.DataFrame(cleaned, infer_schema_length=None) if cleaned else pl.DataFrame()
+    return conform("products", frame) if cleaned else conform("products", _empty_products())
+
+
+def _assign_groups(products: list[dict[str, Any]]) -> None:
+    """group_id: a parent and the children it lists share the parent's id; others stand alone."""
+    known = {p["product_id"] for p in products}
+    group = {}
+    for p in products:
+        for child in p["children"]:
+            if child in known and child not in group:
+                group[child] = p["product_id"]
+    for p in products:
+        p["group_id"] = group.get(p["product_id"], p["product_id"])
+        p.pop("children")
+
+
+def _empty_products() -> pl.DataFrame:
+    return pl.DataFrame({"product_id": [], "group_id": []}, schema={"product_id": pl.String, "group_id": pl.String})

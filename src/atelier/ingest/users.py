@@ -1,0 +1,240 @@
+"""The ``users`` table, built while the event files stream by.
+
+Per user it keeps a running summary (first and last event, event count, the last known city, region and
+platform), the birth dates found in answers, and interaction counts per kind and department. At the end:
+- the birth date of the latest answer wins (the seeds' forward/backward fill within a user, done once per user);
+  dates that are no calendar date, or give an age outside ``min_age..max_age``, are quarantined;
+- a missing region is filled from the city (its most frequent region in the data) and vice versa;
+- ages still missing are predicted by a linear (ridge) regression on the other user features and flagged
+  ``age_imputed``; age groups come from the configured bands.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import cross_val_predict
+
+from atelier.config import IngestSettings
+from atelier.ingest.columns import blank_to_null
+from atelier.ingest.csvfile import ROW
+from atelier.ingest.report import Quarantine
+from atelier.schema import conform
+
+_LAST = ("city", "region", "platform")
+
+
+class UserAccumulator:
+    """Collects what the event files say about each user, chunk by chunk, in memory bounded by the users."""
+
+    def __init__(self, settings: IngestSettings) -> None:
+        self.settings = settings
+        self.summary: pl.DataFrame | None = None
+        self.births: list[pl.DataFrame] = []
+        self.places: pl.DataFrame | None = None
+        self.activity: pl.DataFrame | None = None
+
+    def observe(self, rows: pl.DataFrame, path: Path) -> None:
+        """Fold a chunk of raw rows (with ``_user`` and ``_ts``) into the running summary."""
+        rows = rows.filter(pl.col("_user").is_not_null()).with_columns(
+            [blank_to_null(pl.col(c)).alias(c) for c in _LAST]
+        )
+        chunk = rows.group_by("_user").agg(
+            pl.col("_ts").min().alias("first_seen"),
+            pl.col("_ts").max().alias("last_seen"),
+            pl.len().alias("n_events"),
+            *[pl.col(c).sort_by("_ts").drop_nulls().last().alias(c) for c in _LAST],
+            *[pl.col("_ts").filter(pl.col(c).is_not_null()).max().alias(f"{c}_ts") for c in _LAST],
+        )
+        self.summary = chunk if self.summary is None else _merge(self.summary, chunk)
+
+        pattern = self.settings.birthdate_pattern
+        answers = rows.filter(pl.col("Answer").str.contains(pattern))
+        if answers.height:
+            self.births.append(
+                answers.select(
+                    pl.col("_user"),
+                    pl.col("_ts"),
+                    pl.col("Answer").str.extract(f"({pattern})", 1).alias("birth_text"),
+                    pl.col("Answer"),
+                    pl.col("event_time"),
+                    pl.col(ROW),
+                    pl.lit(str(path)).alias("source_file"),
+                )
+            )
+        pairs = rows.filter(pl.col("city").is_not_null() & pl.col("region").is_not_null())
+        pairs = pairs.group_by("city", "region").len()
+        self.places = pairs if self.places is None else _sum_counts(self.places, pairs, ["city", "region"])
+
+    def observe_interactions(self, interactions: pl.DataFrame) -> None:
+        """Count kept interactions per user, kind and department (features for the age regression)."""
+        counts = interactions.group_by("user_id", "kind", "department").len()
+        keys = ["user_id", "kind", "department"]
+        self.activity = counts if self.activity is None else _sum_counts(self.activity, counts, keys)
+
+    def finish(self, quarantine: Quarantine) -> tuple[pl.DataFrame, dict[str, Any]]:
+        """The canonical users table and its statistics."""
+        s = self.settings
+        stats: dict[str, Any] = {}
+        if self.summary is None or self.summary.height == 0:
+            return conform("users", pl.DataFrame({"user_id": [], "age_imputed": [], "n_events": []},
+                                                 schema={"user_id": pl.String, "age_imputed": pl.Boolean,
+                                                         "n_events": pl.Int64})), {"rows": 0}
+        users = self.summary.rename({"_user": "user_id"})
+        reference = users["last_seen"].max()
+        ref_day = reference.date() if isinstance(reference, datetime) else datetime.now().date()
+        stats["age_reference_day"] = ref_day.isoformat()
+
+        births = self._valid_births(ref_day, quarantine, stats)
+        users = users.join(births, on="user_id", how="left")
+        users, filled = _fill_places(users, self.places)
+        stats.update(filled)
+
+        users = users.with_columns(age_imputed=pl.lit(False))
+        users, regression = self._impute_ages(users)
+        stats["age_regression"] = regression
+        groups = s.age_groups
+        group_expr = pl.lit(None, pl.String)
+        for g in reversed(groups):
+            group_expr = pl.when(pl.col("age").round(0).is_between(g.min, g.max)).then(pl.lit(g.name)).otherwise(
+                group_expr
+            )
+        users = users.with_columns(age_group=group_expr).sort("user_id")
+        stats.update(
+            rows=users.height,
+            age_from_answer=int(users["birth_date"].is_not_null().sum()),
+            age_imputed=int(users["age_imputed"].sum()),
+            age_missing=int(users["age"].is_null().sum()),
+            by_age_group=dict(users.group_by("age_group").len().sort("age_group").iter_rows()),
+        )
+        return conform("users", users), stats
+
+    def _valid_births(self, ref_day, quarantine: Quarantine, stats: dict[str, Any]) -> pl.DataFrame:
+        s = self.settings
+        if not self.births:
+            stats["birthdates_rejected"] = {}
+            return pl.DataFrame(schema={"user_id": pl.String, "birth_date": pl.Date, "age": pl.Float64})
+        births = pl.concat(self.births).with_columns(
+            pl.col("birth_text").str.to_date(s.birthdate_format, strict=False).alias("birth_date")
+        )
+        births = births.with_columns(
+            age=(
+                pl.lit(ref_day).dt.year() - pl.col("birth_date").dt.year()
+                - (
+                    (pl.lit(ref_day).dt.month() < pl.col("birth_date").dt.month())
+                    | (
+                        (pl.lit(ref_day).dt.month() == pl.col("birth_date").dt.month())
+                        & (pl.lit(ref_day).dt.day() < pl.col("birth_date").dt.day())
+                    )
+                ).cast(pl.Int32)
+            ).cast(pl.Float64)
+        )
+        reason = (
+            pl.when(pl.col("birth_date").is_null())
+            .then(pl.lit("impossible_birthdate"))
+            .when(~pl.col("age").is_between(s.min_age, s.max_age))
+            .then(pl.lit("age_out_of_range"))
+        )
+        births = births.with_columns(_reason=reason)
+        bad = births.filter(pl.col("_reason").is_not_null())
+        for source, part in bad.group_by("source_file"):
+            quarantine.add(
+                "users",
+                part.select(ROW, pl.col("_user").alias("User_ID"), "event_time", "Answer"),
+                source[0],
+                part["_reason"],
+                part.select(pl.format("birth date {} gives age {}", "birth_text", "age")).to_series(),
+            )
+        stats["birthdates_rejected"] = dict(bad.group_by("_reason").len().sort("_reason").iter_rows())
+        good = births.filter(pl.col("_reason").is_null()).sort("_ts", nulls_last=False)
+        return good.group_by("_user").agg(pl.col("birth_date").last(), pl.col("age").last()).rename(
+            {"_user": "user_id"}
+        )
+
+    def _impute_ages(self, users: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+        features = self._features(users)
+        known = users["age"].is_not_null().to_numpy()
+        info: dict[str, Any] = {"trained_on": int(known.sum()), "predicted": int((~known).sum())}
+        if known.sum() < 10 or (~known).sum() == 0:
+            info["note"] = "not run: fewer than 10 users with an age, or none without"
+            return users, info
+        x, y = features[known], users["age"].to_numpy()[known]
+        model = Ridge(alpha=1.0)
+        folds = min(5, int(known.sum()))
+        cv = cross_val_predict(model, x, y, cv=folds)
+        info["cv_mae_years"] = round(float(np.mean(np.abs(cv - y))), 2)
+        info["baseline_mae_years"] = round(float(np.mean(np.abs(y - np.median(y)))), 2)
+        model.fit(x, y)
+        guess = np.clip(model.predict(features[~known]), self.settings.min_age, self.settings.max_age)
+        ages = users["age"].to_numpy().copy()
+        ages[~known] = np.round(guess, 1)
+        imputed = ~known
+        return users.with_columns(age=pl.Series(ages), age_imputed=pl.Series(imputed)), info
+
+    def _features(self, users: pl.DataFrame) -> np.ndarray:
+        """Per-user features: region and platform one-hot, log activity per kind, share per department."""
+        base = users.select(
+            "user_id",
+            pl.col("region").fill_null("?"),
+            pl.col("platform").fill_null("?"),
+            pl.col("n_events").log1p().alias("log_events"),
+        )
+        parts = [base.select("log_events").to_numpy()]
+        parts.append(base.select("region").to_dummies().to_numpy())
+        parts.append(base.select("platform").to_dummies().to_numpy())
+        if self.activity is not None and self.activity.height:
+            act = self.activity.with_columns(pl.col("department").fill_null("?"))
+            by_kind = act.group_by("user_id", "kind").agg(pl.col("len").sum()).pivot(
+                "kind", index="user_id", values="len"
+            )
+            by_dept = act.group_by("user_id", "department").agg(pl.col("len").sum()).pivot(
+                "department", index="user_id", values="len"
+            )
+            kind_cols = [c for c in by_kind.columns if c != "user_id"]
+            dept_cols = [c for c in by_dept.columns if c != "user_id"]
+            joined = base.select("user_id").join(by_kind, on="user_id", how="left").join(
+                by_dept, on="user_id", how="left"
+            ).fill_null(0)
+            kinds = joined.select(kind_cols).to_numpy().astype(float)
+            depts = joined.select(dept_cols).to_numpy().astype(float)
+            parts.append(np.log1p(kinds))
+            parts.append(depts / np.maximum(depts.sum(axis=1, keepdims=True), 1.0))
+        return np.hstack(parts).astype(float)
+
+
+def _merge(running: pl.DataFrame, chunk: pl.DataFrame) -> pl.DataFrame:
+    """Combine two per-user summaries: earliest first event, latest last event, latest known places."""
+    both = pl.concat([running, chunk], how="vertical_relaxed")
+    return both.group_by("_user").agg(
+        pl.col("first_seen").min(),
+        pl.col("last_seen").max(),
+        pl.col("n_events").sum(),
+        *[pl.col(c).sort_by(f"{c}_ts", nulls_last=False).last() for c in _LAST],
+        *[pl.col(f"{c}_ts").max() for c in _LAST],
+    )
+
+
+def _sum_counts(a: pl.DataFrame, b: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    return pl.concat([a, b], how="vertical_relaxed").group_by(keys).agg(pl.col("len").sum())
+
+
+def _fill_places(users: pl.DataFrame, places: pl.DataFrame | None) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Fill a missing region from the city (its most frequent region) and a missing city from the region."""
+    if places is None or places.height == 0:
+        return users, {"region_filled_from_city": 0, "city_filled_from_region": 0}
+    region_of = places.sort("len", descending=True).group_by("city").agg(pl.col("region").first().alias("_r"))
+    city_of = places.sort("len", descending=True).group_by("region").agg(pl.col("city").first().alias("_c"))
+    users = users.join(region_of, on="city", how="left").join(city_of, on="region", how="left")
+    stats = {
+        "region_filled_from_city": int((users["region"].is_null() & users["_r"].is_not_null()).sum()),
+        "city_filled_from_region": int((users["city"].is_null() & users["_c"].is_not_null()).sum()),
+    }
+    users = users.with_columns(
+        region=pl.coalesce("region", "_r"), city=pl.coalesce("city", "_c")
+    ).drop("_r", "_c")
+    return users, stats
