@@ -84,14 +84,15 @@ class IngestSettings(BaseModel):
     product_id_pattern: str = r"[a-fA-F0-9]{32,}"
     birthdate_pattern: str = r"\b\d{2}-\d{2}-\d{4}\b"
     birthdate_format: str = "%d-%m-%Y"
+    # Tried in order on the rows still unparsed; a "T" separator and a trailing "Z" are normalised away first.
     timestamp_formats: list[str] = Field(
         default_factory=lambda: [
+            "%Y-%m-%d %H:%M:%S",
             "%Y-%m-%d %H:%M:%S%.f",
-            "%Y-%m-%dT%H:%M:%S%.f",
-            "%Y-%m-%dT%H:%M:%S%.fZ",
             "%Y-%m-%d %H:%M:%S%.f%:z",
-            "%Y-%m-%dT%H:%M:%S%.f%:z",
+            "%Y-%m-%d %H:%M:%S%.f%z",
             "%Y/%m/%d %H:%M:%S",
+            "%d/%m/%Y %H:%M:%S",
             "%Y-%m-%d",
         ]
     )

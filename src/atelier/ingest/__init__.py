@@ -20,12 +20,15 @@ Adapter = Callable[[Sequence[Path], Path, Settings, IngestReport], None]
 
 
 def _adapters() -> dict[str, Adapter]:
+    """Format name -> adapter. Imported lazily so `atelier --help` stays fast."""
     from atelier.ingest import twentytoo
 
-    return {"twentytoo": twentytoo.ingest}
+    return {
+        "twentytoo": twentytoo.ingest,
+    }
 
 
-FORMATS = ("twentytoo",)
+FORMATS = ("twentytoo", "hm", "fashion-product-images", "events-csv", "baskets")
 
 
 def ingest(fmt: str, inputs: Sequence[str | Path], out_dir: str | Path, settings: Settings) -> IngestReport:

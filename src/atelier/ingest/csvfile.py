@@ -8,9 +8,11 @@ missing required column raises one InputError naming both.
 from __future__ import annotations
 
 import csv
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Queue
 
 import polars as pl
 import pyarrow as pa
@@ -172,3 +174,32 @@ def read_all(source: CsvSource) -> tuple[pl.DataFrame, list[tuple[int | None, st
         return pl.DataFrame(schema=empty), malformed
     return pl.concat(frames), malformed
 
+
+
+def prefetch(chunks: Iterator[Chunk], depth: int = 1) -> Iterator[Chunk]:
+    """Read the next chunk in a background thread while the caller works on the current one.
+
+    Parsing (pyarrow) and cleaning (polars) both release the GIL, so on two cores they overlap.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    done = object()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                queue.put(chunk)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            queue.put(exc)
+            return
+        queue.put(done)
+
+    thread = threading.Thread(target=produce, name="csv-prefetch", daemon=True)
+    thread.start()
+    while True:
+        item = queue.get()
+        if item is done:
+            break
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+    thread.join()

@@ -14,6 +14,10 @@ import math
 import re
 from typing import Any
 
+_UNWRAP = re.compile(r"\b(?:ObjectId|ISODate|NumberLong|NumberInt|NumberDecimal)\(\s*(\"[^\"]*\")\s*\)")
+# Python spellings outside strings are only safe to rewrite when JSON then parses; a failure falls back.
+_JSON_LITERALS = re.compile(r"([:\[,]\s*)(True|False|None)(?=\s*[,}\]])")
+_JSON_SPELLING = {"True": "true", "False": "false", "None": "null"}
 _WRAPPER = re.compile(r"\b(?:ObjectId|ISODate|NumberLong|NumberInt|NumberDecimal)\(\s*")
 _LITERALS = {
     "true": True,
@@ -49,7 +53,12 @@ def loads(text: str) -> Any:
             return ast.literal_eval(stripped)
         except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
             pass
-    return _TolerantParser(_unescape(stripped)).parse()
+    unescaped = _unescape(stripped)
+    as_json = _JSON_LITERALS.sub(lambda m: m.group(1) + _JSON_SPELLING[m.group(2)], _UNWRAP.sub(r"\1", unescaped))
+    try:
+        return json.loads(as_json)
+    except (ValueError, RecursionError):
+        return _TolerantParser(unescaped).parse()
 
 
 def _unescape(text: str) -> str:

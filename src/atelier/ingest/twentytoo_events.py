@@ -21,11 +21,11 @@ import pyarrow.parquet as pq
 
 from atelier.config import IngestSettings
 from atelier.ingest.columns import blank_to_null, interaction_rule_index, parse_timestamps, product_ids
-from atelier.ingest.csvfile import ROW, CsvSource
+from atelier.ingest.csvfile import ROW, CsvSource, prefetch
 from atelier.ingest.report import FileCounts, IngestReport, Quarantine
 from atelier.ingest.users import UserAccumulator
 from atelier.progress import progress
-from atelier.schema import conform, empty
+from atelier.schema import empty
 
 REQUIRED = ["User_ID", "Session_ID", "event_time", "event_name", "button_name", "product_package"]
 OPTIONAL = ["Question", "Answer", "city", "region", "platform"]
@@ -74,7 +74,6 @@ class EventIngest:
         self.seen = SeenRows()
         self.rules = settings.interaction_rules
         self.unknown_products: set[str] = set()
-        self.kinds: dict[str, int] = {}
         self.rows_written = 0
         self.out_path = out_path
         self._schema = empty("interactions").to_arrow().schema
@@ -87,7 +86,7 @@ class EventIngest:
         self.quarantine.declare("interactions", source.columns)
         with progress() as bar:
             task = bar.add_task(f"events {path.name}", total=source.size)
-            for chunk in source.chunks():
+            for chunk in prefetch(source.chunks()):
                 counts.read(chunk.rows.height + len(chunk.malformed))
                 self.quarantine.add_malformed("interactions", chunk.malformed, path)
                 counts.quarantine("malformed_csv_row", len(chunk.malformed))
@@ -118,41 +117,59 @@ class EventIngest:
         self.seen.add(hashes.filter(~duplicate).to_numpy())
 
         interest = interest.with_columns(_ids=product_ids(pl.col("product_package"), s.product_id_pattern))
+        interest = interest.with_columns(_n=pl.col("_ids").list.len())
         reason = (
             pl.when(pl.col("_user").is_null())
             .then(pl.lit("missing_user_id"))
             .when(pl.col("_ts").is_null())
             .then(pl.lit("bad_timestamp"))
-            .when(pl.col("_ids").list.len() == 0)
+            .when(pl.col("_n") == 0)
             .then(pl.lit("no_product_id"))
         )
         interest = interest.with_columns(_reason=reason)
-        bad = interest.filter(pl.col("_reason").is_not_null())
-        self._quarantine(bad, path, counts)
-        good = interest.filter(pl.col("_reason").is_null()).drop("_reason")
+        self._quarantine(interest.filter(pl.col("_reason").is_not_null()), path, counts)
+        good = interest.filter(pl.col("_reason").is_null())
 
-        exploded = good.explode("_ids").with_columns(_known=pl.col("_ids").is_in(self.catalogue_ids.implode()))
+        # Nearly every row names one product: check those without exploding.
+        catalogue = self.catalogue_ids.implode()
+        single = good.filter(pl.col("_n") == 1).with_columns(
+            _pid=pl.col("_ids").list.first().str.to_lowercase()
+        )
         if s.unknown_products == "keep":
-            self.unknown_products.update(exploded.filter(~pl.col("_known"))["_ids"].to_list())
-            exploded = exploded.with_columns(_known=pl.lit(True))
-        any_known = exploded.group_by(ROW).agg(pl.col("_known").any().alias("_any"))
-        all_unknown = good.join(any_known.filter(~pl.col("_any")), on=ROW, how="semi")
-        self._quarantine(all_unknown.with_columns(_reason=pl.lit("unknown_product")), path, counts)
+            single = single.with_columns(_known=pl.lit(True))
+            self.unknown_products.update(single.filter(~pl.col("_pid").is_in(catalogue))["_pid"].to_list())
+        else:
+            single = single.with_columns(_known=pl.col("_pid").is_in(catalogue))
+        multi = good.filter(pl.col("_n") > 1).explode("_ids").with_columns(_pid=pl.col("_ids").str.to_lowercase())
+        multi = multi.filter(pl.struct(ROW, "_pid").is_first_distinct())  # an id named twice in one package
+        multi = multi.with_columns(_known=pl.col("_pid").is_in(catalogue))
+        if s.unknown_products == "keep":
+            self.unknown_products.update(multi.filter(~pl.col("_known"))["_pid"].to_list())
+            multi = multi.with_columns(_known=pl.lit(True))
+        multi = multi.with_columns(_any=pl.col("_known").any().over(ROW))
+
+        unknown_single = single.filter(~pl.col("_known"))
+        unknown_multi = multi.filter(~pl.col("_any")).unique(ROW, keep="first", maintain_order=True)
+        for unknown in (unknown_single, unknown_multi):
+            self._quarantine(unknown.with_columns(_reason=pl.lit("unknown_product")), path, counts)
         # Unknown ids next to known ones in a kept row: the row is kept, the stray id is recorded.
-        stray = exploded.filter(~pl.col("_known")).join(all_unknown, on=ROW, how="anti")
+        stray = multi.filter(pl.col("_any") & ~pl.col("_known"))
         if stray.height:
             self.quarantine.add(
                 "unknown_product_refs",
-                stray.select(ROW, pl.col("_ids").alias("product_id"), "product_package"),
+                stray.select(ROW, pl.col("_pid").alias("product_id"), "product_package"),
                 path,
                 "unknown_product",
                 "row kept for its other products",
             )
-            self.report.tables.setdefault("interactions", {}).setdefault("unknown_refs_in_kept_rows", 0)
-            self.report.tables["interactions"]["unknown_refs_in_kept_rows"] += stray.height
+            stats = self.report.tables.setdefault("interactions", {})
+            stats["unknown_refs_in_kept_rows"] = stats.get("unknown_refs_in_kept_rows", 0) + stray.height
 
-        kept = exploded.filter(pl.col("_known"))
-        counts.keep(good.height - all_unknown.height)
+        counts.keep(good.height - unknown_single.height - unknown_multi.height)
+        columns = ["_user", "_pid", "Session_ID", "_ts", "event_name", "button_name", "_rule", ROW]
+        kept = pl.concat(
+            [single.filter(pl.col("_known")).select(columns), multi.filter(pl.col("_known")).select(columns)]
+        )
         self._write(kept)
 
     def _quarantine(self, bad: pl.DataFrame, path: Path, counts: FileCounts) -> None:
@@ -163,29 +180,32 @@ class EventIngest:
             counts.quarantine(reason, n)
 
     def _write(self, kept: pl.DataFrame) -> None:
-        kinds = pl.Series([r.kind for r in self.rules])
-        weights = pl.Series([float(r.weight) for r in self.rules])
+        kinds = pl.Series([r.kind for r in self.rules], dtype=pl.String)
+        weights = pl.Series([float(r.weight) for r in self.rules], dtype=pl.Float64)
         table = kept.select(
             pl.col("_user").alias("user_id"),
-            pl.col("_ids").alias("product_id"),
+            pl.col("_pid").alias("product_id"),
             blank_to_null(pl.col("Session_ID")).alias("session_id"),
             pl.col("_ts").alias("timestamp"),
             pl.col("event_name").str.strip_chars().alias("event_name"),
             blank_to_null(pl.col("button_name")).alias("button_name"),
-            pl.col("_rule").replace_strict(list(range(len(kinds))), kinds).alias("kind"),
-            pl.col("_rule").replace_strict(list(range(len(weights))), weights).alias("weight"),
+            pl.lit(kinds).gather(pl.col("_rule")).alias("kind"),
+            pl.lit(weights).gather(pl.col("_rule")).alias("weight"),
         )
-        table = conform("interactions", table)
-        self.users.observe_interactions(table.join(self.departments, on="product_id", how="left"))
-        for kind, n in table.group_by("kind").len().iter_rows():
-            self.kinds[kind] = self.kinds.get(kind, 0) + n
         self.rows_written += table.height
         self._writer.write_table(table.to_arrow().cast(self._schema))
 
+    def count_by_kind(self) -> dict[str, int]:
+        """Interactions written, per kind (read back from the finished Parquet file)."""
+        counts = pl.scan_parquet(self.out_path).group_by("kind").len().collect()
+        return dict(sorted(counts.iter_rows()))
+
     def close(self) -> None:
-        """Finish the Parquet file."""
+        """Finish the Parquet file and hand the interaction counts to the user profiles."""
         self._writer.close()
+        self.users.observe_interactions(
+            pl.scan_parquet(self.out_path).join(self.departments.lazy(), on="product_id", how="left")
+        )
         self.report.tables.setdefault("interactions", {}).update(
-            {"rows": self.rows_written, "by_kind": dict(sorted(self.kinds.items())),
-             "dedup_hash_bytes": self.seen.nbytes}
+            {"rows": self.rows_written, "by_kind": self.count_by_kind(), "dedup_hash_bytes": self.seen.nbytes}
         )

@@ -36,46 +36,39 @@ class UserAccumulator:
         self.settings = settings
         self.summary: pl.DataFrame | None = None
         self.births: list[pl.DataFrame] = []
-        self.places: pl.DataFrame | None = None
         self.activity: pl.DataFrame | None = None
 
     def observe(self, rows: pl.DataFrame, path: Path) -> None:
-        """Fold a chunk of raw rows (with ``_user`` and ``_ts``) into the running summary."""
-        rows = rows.filter(pl.col("_user").is_not_null()).with_columns(
-            [blank_to_null(pl.col(c)).alias(c) for c in _LAST]
-        )
-        chunk = rows.group_by("_user").agg(
+        """Fold a chunk of raw rows (with ``_user`` and ``_ts``) into the running summary.
+
+        "Last known" follows file order, as the seeds' forward fill within a user does; a later chunk's
+        non-null value replaces an earlier one. Blank-only text is cleaned once per user in :meth:`finish`.
+        """
+        rows_lazy = rows.lazy().filter(pl.col("_user").is_not_null())
+        summary = rows_lazy.group_by("_user").agg(
             pl.col("_ts").min().alias("first_seen"),
             pl.col("_ts").max().alias("last_seen"),
             pl.len().alias("n_events"),
-            *[pl.col(c).sort_by("_ts").drop_nulls().last().alias(c) for c in _LAST],
-            *[pl.col("_ts").filter(pl.col(c).is_not_null()).max().alias(f"{c}_ts") for c in _LAST],
+            *[pl.col(c).drop_nulls().last().alias(c) for c in _LAST],
         )
-        self.summary = chunk if self.summary is None else _merge(self.summary, chunk)
-
         pattern = self.settings.birthdate_pattern
-        answers = rows.filter(pl.col("Answer").str.contains(pattern))
+        births = rows_lazy.filter(pl.col("Answer").str.contains(pattern)).select(
+            pl.col("_user"),
+            pl.col("_ts"),
+            pl.col("Answer").str.extract(f"({pattern})", 1).alias("birth_text"),
+            pl.col("Answer"),
+            pl.col("event_time"),
+            pl.col(ROW),
+            pl.lit(str(path)).alias("source_file"),
+        )
+        chunk, answers = pl.collect_all([summary, births])
+        self.summary = chunk if self.summary is None else _merge(self.summary, chunk)
         if answers.height:
-            self.births.append(
-                answers.select(
-                    pl.col("_user"),
-                    pl.col("_ts"),
-                    pl.col("Answer").str.extract(f"({pattern})", 1).alias("birth_text"),
-                    pl.col("Answer"),
-                    pl.col("event_time"),
-                    pl.col(ROW),
-                    pl.lit(str(path)).alias("source_file"),
-                )
-            )
-        pairs = rows.filter(pl.col("city").is_not_null() & pl.col("region").is_not_null())
-        pairs = pairs.group_by("city", "region").len()
-        self.places = pairs if self.places is None else _sum_counts(self.places, pairs, ["city", "region"])
+            self.births.append(answers)
 
-    def observe_interactions(self, interactions: pl.DataFrame) -> None:
-        """Count kept interactions per user, kind and department (features for the age regression)."""
-        counts = interactions.group_by("user_id", "kind", "department").len()
-        keys = ["user_id", "kind", "department"]
-        self.activity = counts if self.activity is None else _sum_counts(self.activity, counts, keys)
+    def observe_interactions(self, interactions: pl.LazyFrame) -> None:
+        """Count interactions per user, kind and department (features for the age regression)."""
+        self.activity = interactions.group_by("user_id", "kind", "department").len().collect()
 
     def finish(self, quarantine: Quarantine) -> tuple[pl.DataFrame, dict[str, Any]]:
         """The canonical users table and its statistics."""
@@ -85,14 +78,16 @@ class UserAccumulator:
             return conform("users", pl.DataFrame({"user_id": [], "age_imputed": [], "n_events": []},
                                                  schema={"user_id": pl.String, "age_imputed": pl.Boolean,
                                                          "n_events": pl.Int64})), {"rows": 0}
-        users = self.summary.rename({"_user": "user_id"})
+        users = self.summary.rename({"_user": "user_id"}).with_columns(
+            [blank_to_null(pl.col(c)).alias(c) for c in _LAST]
+        )
         reference = users["last_seen"].max()
         ref_day = reference.date() if isinstance(reference, datetime) else datetime.now().date()
         stats["age_reference_day"] = ref_day.isoformat()
 
         births = self._valid_births(ref_day, quarantine, stats)
         users = users.join(births, on="user_id", how="left")
-        users, filled = _fill_places(users, self.places)
+        users, filled = _fill_places(users)
         stats.update(filled)
 
         users = users.with_columns(age_imputed=pl.lit(False))
@@ -208,33 +203,28 @@ class UserAccumulator:
 
 
 def _merge(running: pl.DataFrame, chunk: pl.DataFrame) -> pl.DataFrame:
-    """Combine two per-user summaries: earliest first event, latest last event, latest known places."""
-    both = pl.concat([running, chunk], how="vertical_relaxed")
-    return both.group_by("_user").agg(
-        pl.col("first_seen").min(),
-        pl.col("last_seen").max(),
-        pl.col("n_events").sum(),
-        *[pl.col(c).sort_by(f"{c}_ts", nulls_last=False).last() for c in _LAST],
-        *[pl.col(f"{c}_ts").max() for c in _LAST],
+    """Combine two per-user summaries: earliest first event, latest last event, the newer known places."""
+    both = running.join(chunk, on="_user", how="full", coalesce=True, suffix="_new")
+    return both.select(
+        "_user",
+        pl.min_horizontal("first_seen", "first_seen_new").alias("first_seen"),
+        pl.max_horizontal("last_seen", "last_seen_new").alias("last_seen"),
+        (pl.col("n_events").fill_null(0) + pl.col("n_events_new").fill_null(0)).alias("n_events"),
+        *[pl.coalesce(f"{c}_new", c).alias(c) for c in _LAST],
     )
 
 
-def _sum_counts(a: pl.DataFrame, b: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    return pl.concat([a, b], how="vertical_relaxed").group_by(keys).agg(pl.col("len").sum())
 
-
-def _fill_places(users: pl.DataFrame, places: pl.DataFrame | None) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Fill a missing region from the city (its most frequent region) and a missing city from the region."""
-    if places is None or places.height == 0:
-        return users, {"region_filled_from_city": 0, "city_filled_from_region": 0}
-    region_of = places.sort("len", descending=True).group_by("city").agg(pl.col("region").first().alias("_r"))
-    city_of = places.sort("len", descending=True).group_by("region").agg(pl.col("city").first().alias("_c"))
+def _fill_places(users: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Fill a missing region from the city (its most frequent region among users) and vice versa."""
+    places = users.filter(pl.col("city").is_not_null() & pl.col("region").is_not_null())
+    places = places.group_by("city", "region").len().sort("len", "city", "region", descending=True)
+    region_of = places.group_by("city", maintain_order=True).agg(pl.col("region").first().alias("_r"))
+    city_of = places.group_by("region", maintain_order=True).agg(pl.col("city").first().alias("_c"))
     users = users.join(region_of, on="city", how="left").join(city_of, on="region", how="left")
     stats = {
         "region_filled_from_city": int((users["region"].is_null() & users["_r"].is_not_null()).sum()),
         "city_filled_from_region": int((users["city"].is_null() & users["_c"].is_not_null()).sum()),
     }
-    users = users.with_columns(
-        region=pl.coalesce("region", "_r"), city=pl.coalesce("city", "_c")
-    ).drop("_r", "_c")
+    users = users.with_columns(region=pl.coalesce("region", "_r"), city=pl.coalesce("city", "_c")).drop("_r", "_c")
     return users, stats
