@@ -73,12 +73,51 @@ DEFAULT_AGE_GROUPS = [
 ]
 
 
+DEFAULT_KIND_WEIGHTS: dict[str, float] = {"view": 1, "click": 2, "wishlist": 3, "bag": 4, "purchase": 5}
+
+
+class EventsCsvSettings(BaseModel):
+    """Column mapping for ``--format events-csv``: any user / item / event / time log."""
+
+    user: str = Field("user_id", description="column holding the user id")
+    item: str = Field("item_id", description="column holding the product id")
+    event: str | None = Field("event", description="column holding the event type (None: every row is a view)")
+    timestamp: str | None = Field("timestamp", description="column holding the time (None: no time)")
+    session: str | None = Field(None, description="column holding a session id, if any")
+    column_names: list[str] | None = Field(
+        None, description="names for a file without header, e.g. Taobao's user_id,item_id,category_id,behavior_type,timestamp"
+    )
+    delimiter: str = ","
+    event_kinds: dict[str, InteractionKind] = Field(
+        default_factory=lambda: {
+            "pv": "view",
+            "view": "view",
+            "ITEM_DETAIL": "view",
+            "click": "click",
+            "CLICK": "click",
+            "fav": "wishlist",
+            "wishlist": "wishlist",
+            "cart": "bag",
+            "ADD_TO_CART": "bag",
+            "buy": "purchase",
+            "purchase": "purchase",
+            "BOOKING": "purchase",
+        },
+        description="event value -> interaction kind; events not listed are filtered out",
+    )
+
+
 class IngestSettings(BaseModel):
     """How raw exports are read and cleaned."""
 
     chunk_size: int = Field(100_000, ge=1_000, description="event rows read per chunk")
     interaction_rules: list[InteractionRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
     age_groups: list[AgeGroup] = Field(default_factory=lambda: list(DEFAULT_AGE_GROUPS))
+    kind_weights: dict[InteractionKind, float] = Field(
+        default_factory=lambda: dict(DEFAULT_KIND_WEIGHTS),
+        description="weight of each kind for sources without TwentyToo rules (H&M, events-csv, baskets)",
+    )
+    events_csv: EventsCsvSettings = Field(default_factory=EventsCsvSettings)
     min_age: int = 10
     max_age: int = 100
     product_id_pattern: str = r"[a-fA-F0-9]{32,}"
