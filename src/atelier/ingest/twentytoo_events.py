@@ -73,6 +73,7 @@ class EventIngest:
         self.users = UserAccumulator(settings)
         self.seen = SeenRows()
         self.rules = settings.interaction_rules
+        self.keep_unknown = (settings.unknown_products or "quarantine") == "keep"
         self.unknown_products: set[str] = set()
         self.rows_written = 0
         self.out_path = out_path
@@ -135,7 +136,7 @@ class EventIngest:
         single = good.filter(pl.col("_n") == 1).with_columns(
             _pid=pl.col("_ids").list.first().str.to_lowercase()
         )
-        if s.unknown_products == "keep":
+        if self.keep_unknown:
             single = single.with_columns(_known=pl.lit(True))
             self.unknown_products.update(single.filter(~pl.col("_pid").is_in(catalogue))["_pid"].to_list())
         else:
@@ -143,7 +144,7 @@ class EventIngest:
         multi = good.filter(pl.col("_n") > 1).explode("_ids").with_columns(_pid=pl.col("_ids").str.to_lowercase())
         multi = multi.filter(pl.struct(ROW, "_pid").is_first_distinct())  # an id named twice in one package
         multi = multi.with_columns(_known=pl.col("_pid").is_in(catalogue))
-        if s.unknown_products == "keep":
+        if self.keep_unknown:
             self.unknown_products.update(multi.filter(~pl.col("_known"))["_pid"].to_list())
             multi = multi.with_columns(_known=pl.lit(True))
         multi = multi.with_columns(_any=pl.col("_known").any().over(ROW))
