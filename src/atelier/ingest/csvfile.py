@@ -95,7 +95,7 @@ class CsvSource:
             delimiter=self.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
         )
         convert_options = pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in self.header},
+            column_types={c: pa.large_string() for c in self.header},
             include_columns=present,
             strings_can_be_null=True,
             null_values=[""],

@@ -30,17 +30,23 @@ class BadValue(ValueError):
         self.reason = reason
 
 
+_NULL_SPELLINGS = frozenset({"", "nan", "none", "null", "n/a", "na"})
+
+
 def is_blank(raw: Any) -> bool:
     """True for None, NaN, and strings that are empty or a null spelling."""
     if raw is None:
         return True
-    if isinstance(raw, float) and math.isnan(raw):
-        return True
-    return isinstance(raw, str) and raw.strip().lower() in {"", "nan", "none", "null", "n/a", "na"}
+    if type(raw) is str:
+        return raw.strip().lower() in _NULL_SPELLINGS
+    return isinstance(raw, float) and math.isnan(raw)
 
 
 def clean_text(raw: Any) -> str | None:
     """Trimmed text with inner runs of white space folded; None for blanks."""
+    if type(raw) is str:
+        text = " ".join(raw.split())
+        return None if text.lower() in _NULL_SPELLINGS else text
     if is_blank(raw):
         return None
     if isinstance(raw, list | tuple):
@@ -122,6 +128,10 @@ def to_date(raw: Any) -> date | None:
     if isinstance(raw, date):
         return raw
     text = str(raw).strip()[:10]
+    try:  # the usual 2023/09/13 or 2023-09-13, without strptime's cost
+        return date.fromisoformat(text.replace("/", "-"))
+    except ValueError:
+        pass
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt).date()

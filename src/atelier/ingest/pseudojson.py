@@ -48,18 +48,19 @@ def loads(text: str) -> Any:
         return json.loads(stripped)
     except (ValueError, RecursionError):
         pass
-    if "ObjectId" not in stripped and "\\" not in stripped:
-        try:
-            return ast.literal_eval(stripped)
-        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
-            pass
     unescaped = _unescape(stripped)
+    # Python spellings (True, None) and ObjectId("...") rewritten to JSON; strict JSON then settles most cells.
     as_json = _JSON_LITERALS.sub(lambda m: m.group(1) + _JSON_SPELLING[m.group(2)], _UNWRAP.sub(r"\1", unescaped))
     try:
         return json.loads(as_json)
     except (ValueError, RecursionError):
-        return _TolerantParser(unescaped).parse()
-
+        pass
+    if "\\" not in stripped:
+        try:
+            return ast.literal_eval(stripped)
+        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+            pass
+    return _TolerantParser(unescaped).parse()
 
 def _unescape(text: str) -> str:
     """Undo the one or two levels of quote escaping exports add, and drop a wrapping pair of quotes."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -106,14 +107,17 @@ def clean_product(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def find_image(images_dir: Path | None, product_id: str, preview: str | None) -> str | None:
-    """Local picture of a product: the ``preview_image`` file or ``<product_id>.<ext>`` in ``images_dir``."""
-    if images_dir is None or not images_dir.is_dir():
+    """Local picture of a product: the ``preview_image`` file or ``<product_id>.<ext>`` in ``images_dir``.
+
+    ``images_dir`` should be absolute; the path returned is ``images_dir/<name>``.
+    """
+    if images_dir is None:
         return None
-    names = ([preview] if preview else []) + [product_id + s for s in _IMAGE_SUFFIXES]
+    names = ([os.path.basename(preview)] if preview else []) + [product_id + s for s in _IMAGE_SUFFIXES]
     for name in names:
-        candidate = images_dir / Path(name).name
-        if candidate.is_file():
-            return str(candidate.resolve())
+        candidate = os.path.join(images_dir, name)
+        if os.path.isfile(candidate):
+            return candidate
     return None
 
 
@@ -122,6 +126,8 @@ def read_products(
 ) -> pl.DataFrame:
     """Read, clean and de-duplicate a TwentyToo products CSV into the canonical products table."""
     source = CsvSource(path, REQUIRED, OPTIONAL)
+    if images_dir is not None:
+        images_dir = images_dir.resolve() if images_dir.is_dir() else None
     raw, malformed = read_all(source)
     counts = report.file(path, "products")
     counts.read(raw.height + len(malformed))

@@ -17,8 +17,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.linear_model import Ridge
-from sklearn.model_selection import cross_val_predict
 
 from atelier.config import IngestSettings
 from atelier.ingest.columns import blank_to_null
@@ -159,13 +157,10 @@ class UserAccumulator:
             info["note"] = "not run: fewer than 10 users with an age, or none without"
             return users, info
         x, y = features[known], users["age"].to_numpy()[known]
-        model = Ridge(alpha=1.0)
-        folds = min(5, int(known.sum()))
-        cv = cross_val_predict(model, x, y, cv=folds)
+        cv = _cross_validated(x, y, folds=5)
         info["cv_mae_years"] = round(float(np.mean(np.abs(cv - y))), 2)
         info["baseline_mae_years"] = round(float(np.mean(np.abs(y - np.median(y)))), 2)
-        model.fit(x, y)
-        guess = np.clip(model.predict(features[~known]), self.settings.min_age, self.settings.max_age)
+        guess = np.clip(_ridge(x, y)(features[~known]), self.settings.min_age, self.settings.max_age)
         ages = users["age"].to_numpy().copy()
         ages[~known] = np.round(guess, 1)
         imputed = ~known
@@ -200,6 +195,28 @@ class UserAccumulator:
             parts.append(np.log1p(kinds))
             parts.append(depts / np.maximum(depts.sum(axis=1, keepdims=True), 1.0))
         return np.hstack(parts).astype(float)
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, alpha: float = 1.0):
+    """Fit a ridge-regularised linear regression (closed form); returns its predict function.
+
+    A few dozen features and at most millions of users: the normal equations are exact and instant, and
+    importing scikit-learn would cost more than the fit.
+    """
+    mean_x, mean_y = x.mean(axis=0), y.mean()
+    xc = x - mean_x
+    coef = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - mean_y))
+    return lambda new: (new - mean_x) @ coef + mean_y
+
+
+def _cross_validated(x: np.ndarray, y: np.ndarray, folds: int) -> np.ndarray:
+    """Out-of-fold ridge predictions (folds by position after a fixed shuffle, so runs are repeatable)."""
+    order = np.random.default_rng(0).permutation(len(y))
+    out = np.empty_like(y, dtype=float)
+    for part in np.array_split(order, min(folds, len(y))):
+        train = np.setdiff1d(order, part)
+        out[part] = _ridge(x[train], y[train])(x[part])
+    return out
 
 
 def _merge(running: pl.DataFrame, chunk: pl.DataFrame) -> pl.DataFrame:
