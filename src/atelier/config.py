@@ -118,6 +118,9 @@ class IngestSettings(BaseModel):
         description="weight of each kind for sources without TwentyToo rules (H&M, events-csv, baskets)",
     )
     events_csv: EventsCsvSettings = Field(default_factory=EventsCsvSettings)
+    images_dir: str | None = Field(
+        None, description="folder of product pictures; unset: images/ beside the catalogue file"
+    )
     min_age: int = 10
     max_age: int = 100
     product_id_pattern: str = r"[a-fA-F0-9]{32,}"
