@@ -1,0 +1,165 @@
+"""The ``atelier`` command: a thin shell over the package (no logic of its own lives here)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from atelier import __version__
+from atelier.config import Settings, load_settings
+from atelier.errors import AtelierError
+
+app = typer.Typer(
+    name="atelier",
+    help="Atelier: a fashion recommendation engine (Top Picks Together, Similar Styles, Personalized Picks).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+log = logging.getLogger("atelier")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML settings file (default: $ATELIER_CONFIG or ./atelier.toml)"),
+]
+
+
+def _settings(config: Path | None, **ingest_overrides: Any) -> Settings:
+    """Settings from the file and environment, with the command line's ingest options on top."""
+    settings = load_settings(config)
+    changes = {k: v for k, v in ingest_overrides.items() if v is not None}
+    if changes:
+        merged = settings.ingest.model_dump() | changes
+        settings = load_settings(config, ingest=merged)
+    return settings
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+@app.command()
+def sample(
+    out_dir: Annotated[Path, typer.Option("--out", help="folder to write the raw export into")],
+    products: Annotated[int | None, typer.Option(help="number of products")] = None,
+    users: Annotated[int | None, typer.Option(help="number of shoppers")] = None,
+    events: Annotated[int | None, typer.Option(help="number of raw event rows")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed (same seed, same files)")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write a synthetic shop as a raw TwentyToo export, with a known answer in ground_truth.json."""
+    from atelier.sample import write_sample
+
+    s = load_settings(config).sample
+    files = write_sample(
+        out_dir,
+        products=products or s.products,
+        users=users or s.users,
+        events=events or s.events,
+        seed=s.seed if seed is None else seed,
+    )
+    log.info("sample shop written to %s (products.csv, 2 event files, images/, ground_truth.json)", files.root)
+
+
+@app.command()
+def ingest(
+    inputs: Annotated[list[Path], typer.Argument(help="raw files (twentytoo: PRODUCTS.csv EVENTS.csv...)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="data folder to write the canonical tables into")],
+    fmt: Annotated[
+        str,
+        typer.Option("--format", "-f", help="twentytoo | hm | fashion-product-images | events-csv | baskets"),
+    ] = "twentytoo",
+    chunk_size: Annotated[int | None, typer.Option(help="event rows read per chunk")] = None,
+    images: Annotated[Path | None, typer.Option(help="folder of product pictures")] = None,
+    unknown_products: Annotated[
+        str | None, typer.Option(help="events naming products missing from the catalogue: quarantine | keep")
+    ] = None,
+    user_col: Annotated[str | None, typer.Option(help="events-csv: user column")] = None,
+    item_col: Annotated[str | None, typer.Option(help="events-csv: product column")] = None,
+    event_col: Annotated[str | None, typer.Option(help="events-csv: event type column")] = None,
+    time_col: Annotated[str | None, typer.Option(help="events-csv: time column")] = None,
+    session_col: Annotated[str | None, typer.Option(help="events-csv: session column")] = None,
+    columns: Annotated[
+        str | None, typer.Option(help="events-csv: comma-separated column names for a file without header")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Clean raw exports into DATA_DIR/{products,users,interactions}.parquet, a report and a quarantine."""
+    from atelier.ingest import ingest as run_ingest
+
+    mapping = {
+        "user": user_col,
+        "item": item_col,
+        "event": event_col,
+        "timestamp": time_col,
+        "session": session_col,
+        "column_names": columns.split(",") if columns else None,
+    }
+    base = load_settings(config)
+    events_csv = base.ingest.events_csv.model_dump() | {k: v for k, v in mapping.items() if v is not None}
+    settings = _settings(
+        config,
+        chunk_size=chunk_size,
+        images_dir=str(images) if images else None,
+        unknown_products=unknown_products,
+        events_csv=events_csv,
+    )
+    report = run_ingest(fmt, inputs, out_dir, settings)
+    out.print(report.summary())
+    log.info("report: %s", Path(out_dir) / "ingest_report.json")
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="where the sample shop and its data go")] = Path("var/demo"),
+    config: ConfigOption = None,
+) -> None:
+    """The one-command tour: make the sample shop (once), ingest it, and show what came out."""
+    from atelier.ingest import ingest as run_ingest
+    from atelier.sample import SampleFiles, write_sample
+
+    settings = load_settings(config)
+    raw = SampleFiles(workdir / "raw")
+    if raw.ground_truth.is_file():
+        log.info("reusing the sample shop in %s", raw.root)
+    else:
+        s = settings.sample
+        log.info("writing a sample shop: %s products, %s shoppers, %s events", s.products, s.users, s.events)
+        write_sample(raw.root, products=s.products, users=s.users, events=s.events, seed=s.seed)
+    report = run_ingest("twentytoo", [raw.products, *raw.events], workdir / "data", settings)
+    out.print(report.summary())
+    log.info("canonical tables in %s; training and serving arrive with the next releases", workdir / "data")
+
+
+def main() -> None:
+    """Entry point: domain errors become one clear line on stderr and exit code 2, never a traceback."""
+    try:
+        app()
+    except AtelierError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
