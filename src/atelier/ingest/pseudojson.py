@@ -64,8 +64,10 @@ def loads(text: str) -> Any:
 
 def _unescape(text: str) -> str:
     """Undo the one or two levels of quote escaping exports add, and drop a wrapping pair of quotes."""
-    if len(text) >= 2 and text[0] == "'" and text.rstrip("\\")[-1:] == "'":
-        text = text[1:].rstrip("\\")[:-1]
+    if len(text) >= 2 and text[0] == "'":
+        tail = text[1:].rstrip()
+        if tail.endswith("'"):
+            text = tail[:-1].rstrip("\\")
     return text.replace('\\\\"', '"').replace('\\"', '"').replace("\\'", "'")
 
 

@@ -118,7 +118,7 @@ class EventIngest:
         self.seen.add(hashes.filter(~duplicate).to_numpy())
 
         interest = interest.with_columns(_ids=product_ids(pl.col("product_package"), s.product_id_pattern))
-        interest = interest.with_columns(_n=pl.col("_ids").list.len())
+        interest = interest.with_columns(_n=pl.col("_ids").list.len().fill_null(0))
         reason = (
             pl.when(pl.col("_user").is_null())
             .then(pl.lit("missing_user_id"))
