@@ -141,7 +141,11 @@ class EventIngest:
             self.unknown_products.update(single.filter(~pl.col("_pid").is_in(catalogue))["_pid"].to_list())
         else:
             single = single.with_columns(_known=pl.col("_pid").is_in(catalogue))
-        multi = good.filter(pl.col("_n") > 1).explode("_ids").with_columns(_pid=pl.col("_ids").str.to_lowercase())
+        multi = (
+            good.filter(pl.col("_n") > 1)
+            .explode("_ids", empty_as_null=False)
+            .with_columns(_pid=pl.col("_ids").str.to_lowercase())
+        )
         multi = multi.filter(pl.struct(ROW, "_pid").is_first_distinct())  # an id named twice in one package
         multi = multi.with_columns(_known=pl.col("_pid").is_in(catalogue))
         if self.keep_unknown:
@@ -166,11 +170,12 @@ class EventIngest:
             stats = self.report.tables.setdefault("interactions", {})
             stats["unknown_refs_in_kept_rows"] = stats.get("unknown_refs_in_kept_rows", 0) + stray.height
 
-        counts.keep(good.height - unknown_single.height - unknown_multi.height)
         columns = ["_user", "_pid", "Session_ID", "_ts", "event_name", "button_name", "_rule", ROW]
         kept = pl.concat(
             [single.filter(pl.col("_known")).select(columns), multi.filter(pl.col("_known")).select(columns)]
         )
+        # Counted from what is written, so a row lost on the way breaks the report's reconciliation.
+        counts.keep(kept[ROW].n_unique())
         self._write(kept)
 
     def _quarantine(self, bad: pl.DataFrame, path: Path, counts: FileCounts) -> None:
