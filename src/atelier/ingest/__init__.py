@@ -21,10 +21,14 @@ Adapter = Callable[[Sequence[Path], Path, Settings, IngestReport], None]
 
 def _adapters() -> dict[str, Adapter]:
     """Format name -> adapter. Imported lazily so `atelier --help` stays fast."""
-    from atelier.ingest import twentytoo
+    from atelier.ingest import baskets, events_csv, fashion_product_images, hm, twentytoo
 
     return {
         "twentytoo": twentytoo.ingest,
+        "hm": hm.ingest,
+        "fashion-product-images": fashion_product_images.ingest,
+        "events-csv": events_csv.ingest,
+        "baskets": baskets.ingest,
     }
 
 

@@ -1,0 +1,254 @@
+"""Small pieces the non-TwentyToo adapters (hm, fashion-product-images, events-csv, baskets) share.
+
+Reading a catalogue-like CSV with its accounting, quarantining rows by reason, streaming interactions to
+Parquet, per-user activity summaries, bare product / user rows, and a listing of picture files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from atelier.config import AgeGroup, IngestSettings
+from atelier.ingest.columns import blank_to_null
+from atelier.ingest.csvfile import ROW, Chunk, CsvSource, prefetch, read_all
+from atelier.ingest.report import FileCounts, Quarantine
+from atelier.progress import progress
+from atelier.schema import conform, empty
+from atelier.store.tables import table_path, write_table
+
+REASON = "_reason"
+BARE_ATTRIBUTES = '{"added_from_events": true}'
+
+
+def unique(names: Iterable[str | None]) -> list[str]:
+    """The names without None and repeats, first occurrence order (a column may serve two roles)."""
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def account_chunk(chunk: Chunk, table: str, path: Path, counts: FileCounts, quarantine: Quarantine) -> None:
+    """Count a chunk's rows as read and quarantine the lines the CSV parser could not split."""
+    counts.read(chunk.rows.height + len(chunk.malformed))
+    quarantine.add_malformed(table, chunk.malformed, path)
+    counts.quarantine("malformed_csv_row", len(chunk.malformed))
+
+
+def read_chunks(source: CsvSource, label: str) -> Iterator[Chunk]:
+    """The chunks of ``source``, the next one read ahead in a thread, with a progress bar on a terminal."""
+    with progress() as bar:
+        task = bar.add_task(label, total=source.size)
+        for chunk in prefetch(source.chunks()):
+            yield chunk
+            bar.update(task, completed=chunk.bytes_done)
+
+
+def source_with_all_columns(
+    path: Path, required: Sequence[str], optional: Sequence[str] = (), **options: Any
+) -> CsvSource:
+    """A CsvSource reading ``required``, ``optional`` (null when absent) and every other named column of the
+    header, so that quarantined rows keep all their raw fields and exact duplicates compare whole rows."""
+    header = CsvSource(path, required, **options).header
+    return CsvSource(path, required, unique([*optional, *header]), **options)
+
+
+def header_columns(source: CsvSource) -> list[str]:
+    """The columns of ``source`` that its file really has (not the optional ones it lacks)."""
+    return [c for c in source.columns if c in source.header]
+
+
+def read_counted(source: CsvSource, table: str, counts: FileCounts, quarantine: Quarantine) -> pl.DataFrame:
+    """The whole (small) file as text, every row counted as read and malformed lines quarantined."""
+    quarantine.declare(table, source.columns)
+    rows, malformed = read_all(source)
+    account_chunk(Chunk(rows, malformed), table, source.path, counts, quarantine)
+    return rows
+
+
+def drop_exact_duplicates(rows: pl.DataFrame, counts: FileCounts) -> pl.DataFrame:
+    """Rows with a repeat of an earlier row (every raw column equal) filtered out as ``duplicate``."""
+    first = rows.select(pl.struct(pl.exclude(ROW)).is_first_distinct()).to_series()
+    counts.filter_out("duplicate", rows.height - int(first.sum()))
+    return rows.filter(first)
+
+
+def quarantine_flagged(
+    rows: pl.DataFrame, table: str, path: Path, counts: FileCounts, quarantine: Quarantine
+) -> pl.DataFrame:
+    """Quarantine the rows whose ``_reason`` is set (counted per reason); return the others."""
+    bad = rows.filter(pl.col(REASON).is_not_null())
+    if bad.height:
+        quarantine.add(table, bad, path, bad[REASON])
+        for reason, n in bad.group_by(REASON).len().iter_rows():
+            counts.quarantine(reason, n)
+    return rows.filter(pl.col(REASON).is_null())
+
+
+def clean_catalogue(
+    rows: pl.DataFrame, id_column: str, table: str, path: Path, counts: FileCounts, quarantine: Quarantine
+) -> pl.DataFrame:
+    """Exact duplicates filtered out; rows with a blank id, or repeating an id, quarantined; the rest kept.
+
+    The id column is trimmed. Reasons: ``missing_<id_column>`` and ``duplicate_<id_column>`` (first row kept).
+    """
+    rows = drop_exact_duplicates(rows, counts)
+    rows = rows.with_columns(blank_to_null(pl.col(id_column)).alias(id_column))
+    reason = (
+        pl.when(pl.col(id_column).is_null())
+        .then(pl.lit(f"missing_{id_column}"))
+        .when(~pl.col(id_column).is_first_distinct())
+        .then(pl.lit(f"duplicate_{id_column}"))
+    )
+    kept = quarantine_flagged(rows.with_columns(reason.alias(REASON)), table, path, counts, quarantine)
+    counts.keep(kept.height)
+    return kept.drop(REASON)
+
+
+def trimmed(columns: Sequence[str]) -> list[pl.Expr]:
+    """Each column trimmed, blanks as null (for raw text copied into canonical columns)."""
+    return [blank_to_null(pl.col(c)).alias(c) for c in columns]
+
+
+def attributes_json(columns: Sequence[str]) -> pl.Expr:
+    """A JSON object of ``columns`` (trimmed raw text, blanks as null), as the ``attributes`` column."""
+    if not columns:
+        return pl.lit(None, pl.String).alias("attributes")
+    fields = pl.struct([blank_to_null(pl.col(c)).alias(c) for c in columns])
+    return fields.struct.json_encode().alias("attributes")
+
+
+def images_folder(catalogue: Path, settings: IngestSettings) -> Path:
+    """Where product pictures are: ``ingest.images_dir`` when set, else ``images/`` beside the catalogue."""
+    return Path(settings.images_dir) if settings.images_dir else catalogue.parent / "images"
+
+
+def files_under(folder: Path) -> set[str]:
+    """Paths (relative to ``folder``, ``/``-separated) of every file below it; empty when it is absent.
+
+    Listing once is much cheaper than one ``stat`` per product on a catalogue of tens of thousands.
+    """
+    found: set[str] = set()
+    if not folder.is_dir():
+        return found
+    for root, _, names in os.walk(folder):
+        rel = Path(root).relative_to(folder).as_posix()
+        prefix = "" if rel == "." else rel + "/"
+        found.update(prefix + n for n in names)
+    return found
+
+
+def image_paths(relative: pl.Expr, folder: Path, present: set[str]) -> pl.Expr:
+    """``image_path``: absolute path of ``folder/<relative>`` where that file is in ``present``, else null."""
+    base = str(folder.resolve()) + os.sep
+    found = relative.is_in(pl.Series(sorted(present), dtype=pl.String).implode())
+    return pl.when(found).then(pl.lit(base) + relative).otherwise(None).alias("image_path")
+
+
+def age_group(age: pl.Expr, groups: Sequence[AgeGroup]) -> pl.Expr:
+    """Name of the configured band holding the (rounded) age; null outside every band."""
+    out = pl.lit(None, pl.String)
+    for g in reversed(groups):
+        out = pl.when(age.round(0).is_between(g.min, g.max)).then(pl.lit(g.name)).otherwise(out)
+    return out.alias("age_group")
+
+
+def bare_products(ids: Iterable[str], group_chars: int | None = None) -> pl.DataFrame:
+    """Product rows only events name: id, group (the id or its first ``group_chars``), a flag attribute."""
+    frame = pl.DataFrame({"product_id": sorted(set(ids))}, schema={"product_id": pl.String})
+    group = pl.col("product_id") if group_chars is None else pl.col("product_id").str.slice(0, group_chars)
+    return conform("products", frame.with_columns(group_id=group, attributes=pl.lit(BARE_ATTRIBUTES)))
+
+
+def value_counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
+    """Rows per value of ``column`` (null shown as "None"), for the report."""
+    return {str(k): n for k, n in frame.group_by(column).len().sort(column).iter_rows()}
+
+
+def write_empty(out: Path, *tables: str) -> None:
+    """Write valid tables without rows (a source that has no users, say)."""
+    for table in tables:
+        write_table(empty(table), out, table)
+
+
+class InteractionWriter:
+    """Streams canonical interaction rows, chunk by chunk, into ``DATA_DIR/interactions.parquet``.
+
+    Event logs are read in chunks so memory is bounded by the chunk, not the file; each chunk is checked by
+    :func:`conform` exactly as :func:`write_table` checks a whole table.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.path = table_path(out, "interactions")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._schema = empty("interactions").to_arrow().schema
+        self._writer = pq.ParquetWriter(self.path, self._schema, compression="zstd", compression_level=3)
+        self.rows = 0
+        self.product_ids: set[str] = set()
+        self.by_kind: dict[str, int] = {}
+
+    def write(self, rows: pl.DataFrame) -> None:
+        """Append canonical interaction rows."""
+        if rows.height == 0:
+            return
+        table = conform("interactions", rows)
+        self._writer.write_table(table.to_arrow().cast(self._schema))
+        self.rows += table.height
+        self.product_ids.update(table["product_id"].unique().to_list())
+        for kind, n in table.group_by("kind").len().iter_rows():
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + n
+
+    def close(self) -> dict[str, Any]:
+        """Finish the file; returns the table statistics for the report."""
+        self._writer.close()
+        return {"rows": self.rows, "by_kind": dict(sorted(self.by_kind.items()))}
+
+
+class UserActivity:
+    """Per-user first and last event time and event count, folded chunk by chunk."""
+
+    _COMPACT_EVERY = 32
+
+    def __init__(self) -> None:
+        self._parts: list[pl.DataFrame] = []
+
+    def observe(self, users: pl.Series, times: pl.Series | None = None) -> None:
+        """Count one event per non-null entry of ``users``, at ``times`` (null: unknown time)."""
+        frame = pl.DataFrame({"user_id": users.cast(pl.String)})
+        ts = times if times is not None else pl.Series([None] * len(users), dtype=pl.Datetime("us"))
+        frame = frame.with_columns(timestamp=ts.cast(pl.Datetime("us"))).filter(
+            pl.col("user_id").is_not_null()
+        )
+        self._parts.append(
+            frame.group_by("user_id").agg(
+                first_seen=pl.col("timestamp").min(),
+                last_seen=pl.col("timestamp").max(),
+                n_events=pl.len().cast(pl.Int64),
+            )
+        )
+        if len(self._parts) >= self._COMPACT_EVERY:
+            self._parts = [self.summary()]
+
+    def summary(self) -> pl.DataFrame:
+        """One row per user seen: user_id, first_seen, last_seen, n_events."""
+        schema = {
+            "user_id": pl.String,
+            "first_seen": pl.Datetime("us"),
+            "last_seen": pl.Datetime("us"),
+            "n_events": pl.Int64,
+        }
+        if not self._parts:
+            return pl.DataFrame(schema=schema)
+        return (
+            pl.concat(self._parts)
+            .group_by("user_id")
+            .agg(pl.col("first_seen").min(), pl.col("last_seen").max(), pl.col("n_events").sum())
+        )
+
+
+def users_from_activity(activity: pl.DataFrame) -> pl.DataFrame:
+    """A canonical users table holding only what the events say (no demographics)."""
+    return conform("users", activity.sort("user_id").with_columns(age_imputed=pl.lit(False)))
