@@ -219,13 +219,19 @@ def _cross_validated(x: np.ndarray, y: np.ndarray, folds: int) -> np.ndarray:
     return out
 
 
+def _pick(a: pl.Expr, b: pl.Expr, earliest: bool) -> pl.Expr:
+    """The earlier (or later) of two nullable times. (polars' min_horizontal fails on all-null columns.)"""
+    a_wins = (a < b) if earliest else (a > b)
+    return pl.when(b.is_null() | a_wins.fill_null(False)).then(a).otherwise(b)
+
+
 def _merge(running: pl.DataFrame, chunk: pl.DataFrame) -> pl.DataFrame:
     """Combine two per-user summaries: earliest first event, latest last event, the newer known places."""
     both = running.join(chunk, on="_user", how="full", coalesce=True, suffix="_new")
     return both.select(
         "_user",
-        pl.min_horizontal("first_seen", "first_seen_new").alias("first_seen"),
-        pl.max_horizontal("last_seen", "last_seen_new").alias("last_seen"),
+        _pick(pl.col("first_seen"), pl.col("first_seen_new"), earliest=True).alias("first_seen"),
+        _pick(pl.col("last_seen"), pl.col("last_seen_new"), earliest=False).alias("last_seen"),
         (pl.col("n_events").fill_null(0) + pl.col("n_events_new").fill_null(0)).alias("n_events"),
         *[pl.coalesce(f"{c}_new", c).alias(c) for c in _LAST],
     )
