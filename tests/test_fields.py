@@ -37,8 +37,12 @@ def test_object_id(raw, expected):
 
 @pytest.mark.parametrize(
     ("raw", "reason"),
-    [(None, "missing_object_id"), ("", "missing_object_id"), ("ObjectId('xyz')", "bad_object_id"),
-     ("ObjectId('663b200a012b93dcf0dedffe00')", "bad_object_id")],
+    [
+        (None, "missing_object_id"),
+        ("", "missing_object_id"),
+        ("ObjectId('xyz')", "bad_object_id"),
+        ("ObjectId('663b200a012b93dcf0dedffe00')", "bad_object_id"),
+    ],
 )
 def test_object_id_malformed(raw, reason):
     with pytest.raises(F.BadValue) as err:
@@ -57,8 +61,15 @@ def test_product_id(raw, expected):
     assert F.product_id(raw) == expected
 
 
-@pytest.mark.parametrize(("raw", "reason"), [("N/A", "missing_product_id"), ("abc123", "bad_product_id"),
-                                             (None, "missing_product_id"), ("g" * 40, "bad_product_id")])
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("N/A", "missing_product_id"),
+        ("abc123", "bad_product_id"),
+        (None, "missing_product_id"),
+        ("g" * 40, "bad_product_id"),
+    ],
+)
 def test_product_id_malformed(raw, reason):
     with pytest.raises(F.BadValue) as err:
         F.product_id(raw)
@@ -168,7 +179,7 @@ def test_attributes_of_the_seed_example():
         ('{"a": 1, "b": [true, null]}', {"a": 1, "b": [True, None]}),
         ("{'a': True, 'b': None, 'c': 'x'}", {"a": True, "b": None, "c": "x"}),
         ('{"id": ObjectId("abc"), "n": NaN}', {"id": "abc", "n": math.nan}),
-        ('{key: value, other: 3}', {"key": "value", "other": 3}),
+        ("{key: value, other: 3}", {"key": "value", "other": 3}),
         ("", {}),
         (None, {}),
     ],
@@ -217,8 +228,11 @@ def test_impossible_birthdate():
 
 @pytest.mark.parametrize(
     ("birth", "day", "age"),
-    [(date(1995, 3, 14), date(2023, 3, 13), 27), (date(1995, 3, 14), date(2023, 3, 14), 28),
-     (date(2000, 2, 29), date(2023, 2, 28), 22)],
+    [
+        (date(1995, 3, 14), date(2023, 3, 13), 27),
+        (date(1995, 3, 14), date(2023, 3, 14), 28),
+        (date(2000, 2, 29), date(2023, 2, 28), 22),
+    ],
 )
 def test_age_on(birth, day, age):
     assert F.age_on(birth, day) == age
@@ -233,7 +247,8 @@ def test_to_float(raw, expected):
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"), [("true", True), ("False", False), (True, True), (0, False), ("in stock", True), ("", None)]
+    ("raw", "expected"),
+    [("true", True), ("False", False), (True, True), (0, False), ("in stock", True), ("", None)],
 )
 def test_to_bool(raw, expected):
     assert F.to_bool(raw) is expected
@@ -241,8 +256,13 @@ def test_to_bool(raw, expected):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("2023/09/13", date(2023, 9, 13)), ("2023-09-13", date(2023, 9, 13)), ("13/09/2023", date(2023, 9, 13)),
-     (False, None), ("", None)],
+    [
+        ("2023/09/13", date(2023, 9, 13)),
+        ("2023-09-13", date(2023, 9, 13)),
+        ("13/09/2023", date(2023, 9, 13)),
+        (False, None),
+        ("", None),
+    ],
 )
 def test_to_date(raw, expected):
     assert F.to_date(raw) == expected
@@ -287,6 +307,8 @@ def test_parse_timestamps(raw, expected):
 def test_interaction_mapping(event, button, kind):
     rules = load_settings().ingest.interaction_rules
     frame = pl.DataFrame({"e": [event], "b": [button]}, schema={"e": pl.String, "b": pl.String})
-    index = frame.select(interaction_rule_index(pl.col("e"), pl.col("b"), [(r.event, r.button) for r in rules]))
+    index = frame.select(
+        interaction_rule_index(pl.col("e"), pl.col("b"), [(r.event, r.button) for r in rules])
+    )
     got = index.item()
     assert (None if got is None else rules[got].kind) == kind

@@ -46,8 +46,27 @@ garbage = st.one_of(
     st.none(),
     st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=30),
     st.sampled_from(
-        ["", "N/A", "null", "True", "[", "{", "ObjectId(')", "31-02-1990", "01-01-1890", "2023-13-45 25:61:00",
-         PID, PID.upper() + " " + PID, '{"product_id": ""}', "purchase", "heart_button", '"', "\\", "\n", ","]
+        [
+            "",
+            "N/A",
+            "null",
+            "True",
+            "[",
+            "{",
+            "ObjectId(')",
+            "31-02-1990",
+            "01-01-1890",
+            "2023-13-45 25:61:00",
+            PID,
+            PID.upper() + " " + PID,
+            '{"product_id": ""}',
+            "purchase",
+            "heart_button",
+            '"',
+            "\\",
+            "\n",
+            ",",
+        ]
     ),
 )
 

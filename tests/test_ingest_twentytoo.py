@@ -17,10 +17,13 @@ from atelier.store.tables import read_table
 
 
 def test_report_reconciles_for_every_file(ingested, sample_shop):
-    out, report = ingested
+    out, _report = ingested
     data = json.loads((out / "ingest_report.json").read_text())
     assert data["reconciles"] is True
-    assert {Path(f["path"]).name for f in data["files"]} == {"products.csv", *(p.name for p in sample_shop.events)}
+    assert {Path(f["path"]).name for f in data["files"]} == {
+        "products.csv",
+        *(p.name for p in sample_shop.events),
+    }
     for f in data["files"]:
         assert f["rows_read"] == f["rows_kept"] + f["rows_quarantined"] + f["rows_filtered_out"]
         assert sum(f["quarantined_by_reason"].values()) == f["rows_quarantined"]

@@ -68,7 +68,9 @@ def test_ground_truth(sample_shop, truth):
     assert all(a in ids and b in ids and a != b for a, b in truth["complementary_pairs"])
     users = {u for seg in truth["segments"] for u in seg["users"]}
     assert len(users) == 300
-    assert all(seg["preferred_departments"] and seg["age_group"] and seg["region"] for seg in truth["segments"])
+    assert all(
+        seg["preferred_departments"] and seg["age_group"] and seg["region"] for seg in truth["segments"]
+    )
     assert truth["colour_variant_groups"]
 
 

@@ -79,7 +79,9 @@ def sample(
         events=events or s.events,
         seed=s.seed if seed is None else seed,
     )
-    log.info("sample shop written to %s (products.csv, 2 event files, images/, ground_truth.json)", files.root)
+    log.info(
+        "sample shop written to %s (products.csv, 2 event files, images/, ground_truth.json)", files.root
+    )
 
 
 @app.command()

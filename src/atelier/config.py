@@ -8,6 +8,7 @@ it exists. ``atelier.example.toml`` at the repository root documents every setti
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Literal
@@ -81,11 +82,14 @@ class EventsCsvSettings(BaseModel):
 
     user: str = Field("user_id", description="column holding the user id")
     item: str = Field("item_id", description="column holding the product id")
-    event: str | None = Field("event", description="column holding the event type (None: every row is a view)")
+    event: str | None = Field(
+        "event", description="column holding the event type (None: every row is a view)"
+    )
     timestamp: str | None = Field("timestamp", description="column holding the time (None: no time)")
     session: str | None = Field(None, description="column holding a session id, if any")
     column_names: list[str] | None = Field(
-        None, description="names for a file without header, e.g. Taobao's user_id,item_id,category_id,behavior_type,timestamp"
+        None,
+        description="names for a file without header, e.g. Taobao's user_id,item_id,category_id,behavior_type,timestamp",
     )
     delimiter: str = ","
     event_kinds: dict[str, InteractionKind] = Field(
@@ -161,7 +165,7 @@ class IngestSettings(BaseModel):
         for g in groups:
             if g.min > g.max:
                 raise ValueError(f"age group {g.name!r}: min {g.min} is above max {g.max}")
-        for a, b in zip(groups, groups[1:], strict=False):
+        for a, b in itertools.pairwise(groups):
             if b.min <= a.max:
                 raise ValueError(f"age groups {a.name!r} and {b.name!r} overlap or are out of order")
         return groups
@@ -232,7 +236,9 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
         toml_path = None
     if toml_path is not None and not toml_path.is_file():
         raise ConfigError(f"config file {toml_path} not found (expected a TOML file)")
-    reader = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": toml_path}})
+    reader = type(
+        "Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": toml_path}}
+    )
     try:
         return reader(**overrides)
     except ValidationError as exc:

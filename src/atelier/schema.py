@@ -110,7 +110,9 @@ def conform(table: str, df: pl.DataFrame) -> pl.DataFrame:
     out = df.select(exprs)
     for c in columns:
         if c.required and out[c.name].null_count():
-            raise InputError(f"{table} table: required column {c.name!r} has {out[c.name].null_count()} nulls")
+            raise InputError(
+                f"{table} table: required column {c.name!r} has {out[c.name].null_count()} nulls"
+            )
     return out
 
 

@@ -108,7 +108,10 @@ class CsvSource:
         with self.path.open("rb") as raw:
             try:
                 reader = pacsv.open_csv(
-                    raw, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+                    raw,
+                    read_options=read_options,
+                    parse_options=parse_options,
+                    convert_options=convert_options,
                 )
             except pa.ArrowInvalid as exc:
                 if "Empty CSV file" in str(exc):
@@ -120,7 +123,9 @@ class CsvSource:
                 except StopIteration:
                     batch = None
                 except pa.ArrowInvalid as exc:
-                    raise InputError(f"{self.path}: cannot read as CSV near record {record} ({exc})") from None
+                    raise InputError(
+                        f"{self.path}: cannot read as CSV near record {record} ({exc})"
+                    ) from None
                 if batch is not None:
                     pending.append(batch)
                     pending_rows += batch.num_rows
@@ -173,7 +178,6 @@ def read_all(source: CsvSource) -> tuple[pl.DataFrame, list[tuple[int | None, st
         empty = {c: pl.String for c in source.columns} | {ROW: pl.Int64}
         return pl.DataFrame(schema=empty), malformed
     return pl.concat(frames), malformed
-
 
 
 def prefetch(chunks: Iterator[Chunk], depth: int = 1) -> Iterator[Chunk]:

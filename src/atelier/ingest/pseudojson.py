@@ -50,7 +50,9 @@ def loads(text: str) -> Any:
         pass
     unescaped = _unescape(stripped)
     # Python spellings (True, None) and ObjectId("...") rewritten to JSON; strict JSON then settles most cells.
-    as_json = _JSON_LITERALS.sub(lambda m: m.group(1) + _JSON_SPELLING[m.group(2)], _UNWRAP.sub(r"\1", unescaped))
+    as_json = _JSON_LITERALS.sub(
+        lambda m: m.group(1) + _JSON_SPELLING[m.group(2)], _UNWRAP.sub(r"\1", unescaped)
+    )
     try:
         return json.loads(as_json)
     except (ValueError, RecursionError):
@@ -61,6 +63,7 @@ def loads(text: str) -> Any:
         except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
             pass
     return _TolerantParser(unescaped).parse()
+
 
 def _unescape(text: str) -> str:
     """Undo the one or two levels of quote escaping exports add, and drop a wrapping pair of quotes."""

@@ -22,7 +22,6 @@ from rich.table import Table
 QUARANTINE_META = ["source_file", "row", "reason", "detail"]
 
 
-
 @dataclass
 class FileCounts:
     """The fate of the rows of one input file feeding one table."""
@@ -176,7 +175,9 @@ class Quarantine:
         frame.write_csv(fh, include_header=False)
         self.counts[table] += frame.height
 
-    def add_malformed(self, table: str, malformed: list[tuple[int | None, str]], source_file: str | Path) -> None:
+    def add_malformed(
+        self, table: str, malformed: list[tuple[int | None, str]], source_file: str | Path
+    ) -> None:
         """Quarantine lines the CSV parser could not split into the expected fields."""
         if malformed:
             rows = pl.DataFrame(

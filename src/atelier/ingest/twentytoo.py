@@ -23,7 +23,9 @@ def ingest(inputs: Sequence[Path], out: Path, settings: Settings, report: Ingest
             f"twentytoo needs PRODUCTS.csv and at least one EVENTS.csv, found {len(inputs)} file(s)"
         )
     products_csv, *event_csvs = inputs
-    images_dir = Path(settings.ingest.images_dir) if settings.ingest.images_dir else products_csv.parent / "images"
+    images_dir = (
+        Path(settings.ingest.images_dir) if settings.ingest.images_dir else products_csv.parent / "images"
+    )
     quarantine = Quarantine(out)
     try:
         products = read_products(products_csv, report, quarantine, images_dir)

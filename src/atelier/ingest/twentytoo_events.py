@@ -181,7 +181,7 @@ class EventIngest:
     def _quarantine(self, bad: pl.DataFrame, path: Path, counts: FileCounts) -> None:
         if bad.height == 0:
             return
-        self.quarantine.add("interactions", bad.select(RAW + [ROW]), path, bad["_reason"])
+        self.quarantine.add("interactions", bad.select([*RAW, ROW]), path, bad["_reason"])
         for reason, n in bad.group_by("_reason").len().iter_rows():
             counts.quarantine(reason, n)
 

@@ -135,7 +135,10 @@ def read_products(
     quarantine.add_malformed("products", malformed, path)
     counts.quarantine("malformed_csv_row", len(malformed))
 
-    first = ~raw.select(pl.exclude(ROW)).is_duplicated() | raw.select(pl.struct(pl.exclude(ROW)).is_first_distinct()).to_series()
+    first = (
+        ~raw.select(pl.exclude(ROW)).is_duplicated()
+        | raw.select(pl.struct(pl.exclude(ROW)).is_first_distinct()).to_series()
+    )
     counts.filter_out("duplicate", int((~first).sum()))
     raw = raw.filter(first)
 
@@ -164,8 +167,10 @@ def read_products(
         cleaned.append(product)
     if bad_rows:
         bad = raw.join(
-            pl.DataFrame({ROW: bad_rows, "_reason": bad_reasons, "_detail": bad_details},
-                         schema_overrides={ROW: pl.Int64}),
+            pl.DataFrame(
+                {ROW: bad_rows, "_reason": bad_reasons, "_detail": bad_details},
+                schema_overrides={ROW: pl.Int64},
+            ),
             on=ROW,
         ).sort(ROW)
         quarantine.add("products", bad.drop("_reason", "_detail"), path, bad["_reason"], bad["_detail"])
@@ -193,4 +198,6 @@ def _assign_groups(products: list[dict[str, Any]]) -> None:
 
 
 def _empty_products() -> pl.DataFrame:
-    return pl.DataFrame({"product_id": [], "group_id": []}, schema={"product_id": pl.String, "group_id": pl.String})
+    return pl.DataFrame(
+        {"product_id": [], "group_id": []}, schema={"product_id": pl.String, "group_id": pl.String}
+    )

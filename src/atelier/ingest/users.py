@@ -73,9 +73,13 @@ class UserAccumulator:
         s = self.settings
         stats: dict[str, Any] = {}
         if self.summary is None or self.summary.height == 0:
-            return conform("users", pl.DataFrame({"user_id": [], "age_imputed": [], "n_events": []},
-                                                 schema={"user_id": pl.String, "age_imputed": pl.Boolean,
-                                                         "n_events": pl.Int64})), {"rows": 0}
+            return conform(
+                "users",
+                pl.DataFrame(
+                    {"user_id": [], "age_imputed": [], "n_events": []},
+                    schema={"user_id": pl.String, "age_imputed": pl.Boolean, "n_events": pl.Int64},
+                ),
+            ), {"rows": 0}
         users = self.summary.rename({"_user": "user_id"}).with_columns(
             [blank_to_null(pl.col(c)).alias(c) for c in _LAST]
         )
@@ -94,8 +98,10 @@ class UserAccumulator:
         groups = s.age_groups
         group_expr = pl.lit(None, pl.String)
         for g in reversed(groups):
-            group_expr = pl.when(pl.col("age").round(0).is_between(g.min, g.max)).then(pl.lit(g.name)).otherwise(
-                group_expr
+            group_expr = (
+                pl.when(pl.col("age").round(0).is_between(g.min, g.max))
+                .then(pl.lit(g.name))
+                .otherwise(group_expr)
             )
         users = users.with_columns(age_group=group_expr).sort("user_id")
         stats.update(
@@ -117,7 +123,8 @@ class UserAccumulator:
         )
         births = births.with_columns(
             age=(
-                pl.lit(ref_day).dt.year() - pl.col("birth_date").dt.year()
+                pl.lit(ref_day).dt.year()
+                - pl.col("birth_date").dt.year()
                 - (
                     (pl.lit(ref_day).dt.month() < pl.col("birth_date").dt.month())
                     | (
@@ -145,8 +152,10 @@ class UserAccumulator:
             )
         stats["birthdates_rejected"] = dict(bad.group_by("_reason").len().sort("_reason").iter_rows())
         good = births.filter(pl.col("_reason").is_null()).sort("_ts", nulls_last=False)
-        return good.group_by("_user").agg(pl.col("birth_date").last(), pl.col("age").last()).rename(
-            {"_user": "user_id"}
+        return (
+            good.group_by("_user")
+            .agg(pl.col("birth_date").last(), pl.col("age").last())
+            .rename({"_user": "user_id"})
         )
 
     def _impute_ages(self, users: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
@@ -179,17 +188,24 @@ class UserAccumulator:
         parts.append(base.select("platform").to_dummies().to_numpy())
         if self.activity is not None and self.activity.height:
             act = self.activity.with_columns(pl.col("department").fill_null("?"))
-            by_kind = act.group_by("user_id", "kind").agg(pl.col("len").sum()).pivot(
-                "kind", index="user_id", values="len"
+            by_kind = (
+                act.group_by("user_id", "kind")
+                .agg(pl.col("len").sum())
+                .pivot("kind", index="user_id", values="len")
             )
-            by_dept = act.group_by("user_id", "department").agg(pl.col("len").sum()).pivot(
-                "department", index="user_id", values="len"
+            by_dept = (
+                act.group_by("user_id", "department")
+                .agg(pl.col("len").sum())
+                .pivot("department", index="user_id", values="len")
             )
             kind_cols = [c for c in by_kind.columns if c != "user_id"]
             dept_cols = [c for c in by_dept.columns if c != "user_id"]
-            joined = base.select("user_id").join(by_kind, on="user_id", how="left").join(
-                by_dept, on="user_id", how="left"
-            ).fill_null(0)
+            joined = (
+                base.select("user_id")
+                .join(by_kind, on="user_id", how="left")
+                .join(by_dept, on="user_id", how="left")
+                .fill_null(0)
+            )
             kinds = joined.select(kind_cols).to_numpy().astype(float)
             depts = joined.select(dept_cols).to_numpy().astype(float)
             parts.append(np.log1p(kinds))
@@ -237,7 +253,6 @@ def _merge(running: pl.DataFrame, chunk: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-
 def _fill_places(users: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
     """Fill a missing region from the city (its most frequent region among users) and vice versa."""
     places = users.filter(pl.col("city").is_not_null() & pl.col("region").is_not_null())
@@ -249,5 +264,7 @@ def _fill_places(users: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
         "region_filled_from_city": int((users["region"].is_null() & users["_r"].is_not_null()).sum()),
         "city_filled_from_region": int((users["city"].is_null() & users["_c"].is_not_null()).sum()),
     }
-    users = users.with_columns(region=pl.coalesce("region", "_r"), city=pl.coalesce("city", "_c")).drop("_r", "_c")
+    users = users.with_columns(region=pl.coalesce("region", "_r"), city=pl.coalesce("city", "_c")).drop(
+        "_r", "_c"
+    )
     return users, stats

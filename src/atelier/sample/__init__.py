@@ -70,8 +70,9 @@ def write_sample(
     with progress() as bar:
         task = bar.add_task("drawing product pictures", total=len(catalogue))
         for p in catalogue:
-            write_picture(files.images / f"{p.product_id}.png", DEPARTMENTS[p.department][0], COLORS[p.color],
-                          p.pattern)
+            write_picture(
+                files.images / f"{p.product_id}.png", DEPARTMENTS[p.department][0], COLORS[p.color], p.pattern
+            )
             bar.advance(task)
 
     log.info("generating %s events", f"{events:,}")
@@ -95,9 +96,7 @@ def write_sample(
             }
             for i, seg in enumerate(SEGMENTS)
         ],
-        "colour_variant_groups": [
-            [p.product_id, *p.children] for p in catalogue if p.children
-        ],
+        "colour_variant_groups": [[p.product_id, *p.children] for p in catalogue if p.children],
         "planted": {"products": planted_products, "events": log_.planted},
     }
     files.ground_truth.write_text(json.dumps(truth, indent=1))

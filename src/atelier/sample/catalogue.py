@@ -102,7 +102,9 @@ def make_catalogue(n_products: int, rng: np.random.Generator) -> list[Product]:
                     material=material,
                     brand=brand,
                     website=str(rng.choice(WEBSITES)),
-                    audience=audience if audience != "unisex" else str(rng.choice(["women", "men", "unisex"])),
+                    audience=audience
+                    if audience != "unisex"
+                    else str(rng.choice(["women", "men", "unisex"])),
                     title=f"{brand} {title_core}",
                     price=price,
                     sale_price=sale,
@@ -161,7 +163,7 @@ def attributes_cell(p: Product, rng: np.random.Generator) -> str:
         ("All_Reviews_Rating", _q(str(p.rating))),
         ("All_Reviews_Count", f"{float(p.rating_count)}"),
         ("Clothing-Color", f"[{_q(p.color)}]"),
-        ("Thumbnail", "{" + f'{_q("Type")}: {_q("image")}, {_q("Name")}: {_q(p.color)}' + "}"),
+        ("Thumbnail", "{" + f"{_q('Type')}: {_q('image')}, {_q('Name')}: {_q(p.color)}" + "}"),
         ("Images", _q(images)),
         ("CM_product_measurements", _q("size:S;Length:70 cm ; size:M;Length:72 cm ; size:L;Length:74 cm")),
         ("Availability", "true" if p.available else "false"),

@@ -196,7 +196,9 @@ def make_events(
             "user": user_idx,
             "session": session_idx,
             "seconds": np.concatenate([seconds, p_seconds, a_seconds]),
-            "event_name": np.concatenate([event_name, p_event, np.full(n_answer, "onboarding_question_answered")]),
+            "event_name": np.concatenate(
+                [event_name, p_event, np.full(n_answer, "onboarding_question_answered")]
+            ),
             "button_name": np.concatenate([button, p_button, np.full(n_answer, "")]),
             "product": np.concatenate([product, p_product, np.full(n_answer, -1)]),
             "second": np.concatenate([second, np.full(n_pair_rows + n_answer, -1)]),
@@ -294,7 +296,9 @@ def _render(
             "platform": platform.gather(users),
             "_true_time": times,
         },
-        schema_overrides={c: pl.String for c in ("User_ID", "event_time", "product_package", "city", "region")},
+        schema_overrides={
+            c: pl.String for c in ("User_ID", "event_time", "product_package", "city", "region")
+        },
     )
     out = out.with_columns(pl.col("button_name").replace("", None))
     dup_rows = out[np.sort(rng.choice(n, size=n_dup, replace=n_dup > n)).tolist()]
