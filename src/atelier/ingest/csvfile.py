@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Queue
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,7 +22,7 @@ import pyarrow.csv as pacsv
 
 from atelier.errors import InputError
 
-ROW = "_row"  # 1-based record number inside the file, carried to the quarantine
+ROW = "_row"  # record number in the file (the header is record 1), carried to the quarantine
 _BLOCK_BYTES = 1 << 22
 
 
@@ -88,8 +89,10 @@ class CsvSource:
 
         present = [c for c in self.columns if c in self.header]
         # Small parser blocks are the fastest here; they are gathered into chunks of `chunk_rows` below.
+        skip = 0 if self._given_names else 1
+        # One parsing thread: pyarrow then knows the number of every malformed record (None otherwise).
         read_options = pacsv.ReadOptions(
-            column_names=self.header, skip_rows=0 if self._given_names else 1, block_size=_BLOCK_BYTES
+            column_names=self.header, skip_rows=skip, block_size=_BLOCK_BYTES, use_threads=False
         )
         parse_options = pacsv.ParseOptions(
             delimiter=self.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
@@ -102,7 +105,7 @@ class CsvSource:
             quoted_strings_can_be_null=True,
             check_utf8=False,  # validated per column below, so one bad byte does not stop the file
         )
-        record = 0
+        record = skip  # records consumed so far; numbers are 1-based and count the header
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
         with self.path.open("rb") as raw:
@@ -133,15 +136,18 @@ class CsvSource:
                         continue
                 if not pending and not malformed:
                     break
-                frame = self._to_frame(pending, present, record)
-                record += frame.height
+                numbers = _record_numbers(record, pending_rows, [m[0] for m in malformed])
+                frame = self._to_frame(pending, present, numbers)
+                record += pending_rows + len(malformed)
                 yield Chunk(frame, malformed.copy(), raw.tell() if batch is not None else self.size)
                 pending, pending_rows = [], 0
                 malformed.clear()
                 if batch is None:
                     break
 
-    def _to_frame(self, batches: list[pa.RecordBatch], present: list[str], first_row: int) -> pl.DataFrame:
+    def _to_frame(
+        self, batches: list[pa.RecordBatch], present: list[str], numbers: np.ndarray
+    ) -> pl.DataFrame:
         table = pa.Table.from_batches(batches) if batches else None
         n = 0 if table is None else table.num_rows
         data: dict[str, pa.Array] = {}
@@ -152,7 +158,15 @@ class CsvSource:
                 data[name] = pa.nulls(n, pa.string())
         frame = pl.from_arrow(pa.table(data), rechunk=False)
         assert isinstance(frame, pl.DataFrame)
-        return frame.with_columns(pl.int_range(first_row + 1, first_row + 1 + n, dtype=pl.Int64).alias(ROW))
+        return frame.with_columns(pl.Series(ROW, numbers, dtype=pl.Int64))
+
+
+def _record_numbers(consumed: int, n_good: int, bad: list[int | None]) -> np.ndarray:
+    """Numbers of the well-formed records of a chunk: the next ``n_good + len(bad)`` numbers minus the bad."""
+    numbers = np.arange(consumed + 1, consumed + 1 + n_good + len(bad), dtype=np.int64)
+    if bad and None not in bad:
+        numbers = np.setdiff1d(numbers, np.array(bad, dtype=np.int64), assume_unique=True)
+    return numbers[:n_good]
 
 
 def _valid_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
