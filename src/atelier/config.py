@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,11 +23,18 @@ from pydantic_settings import (
 
 from atelier.errors import ConfigError
 
+
+class _Section(BaseModel):
+    """A settings section: unknown keys are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 InteractionKind = Literal["view", "click", "wishlist", "bag", "purchase"]
 ANY = "*"
 
 
-class InteractionRule(BaseModel):
+class InteractionRule(_Section):
     """Maps an (event_name, button_name) pair of the raw log to an interaction kind and weight.
 
     ``"*"`` matches any value. When several rules match a row the most specific wins:
@@ -46,7 +53,7 @@ class InteractionRule(BaseModel):
         return self
 
 
-class AgeGroup(BaseModel):
+class AgeGroup(_Section):
     """A named, inclusive age band such as ``{name = "25-34", min = 25, max = 34}``."""
 
     name: str
@@ -77,7 +84,7 @@ DEFAULT_AGE_GROUPS = [
 DEFAULT_KIND_WEIGHTS: dict[str, float] = {"view": 1, "click": 2, "wishlist": 3, "bag": 4, "purchase": 5}
 
 
-class EventsCsvSettings(BaseModel):
+class EventsCsvSettings(_Section):
     """Column mapping for ``--format events-csv``: any user / item / event / time log."""
 
     user: str = Field("user_id", description="column holding the user id")
@@ -111,7 +118,7 @@ class EventsCsvSettings(BaseModel):
     )
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(_Section):
     """How raw exports are read and cleaned."""
 
     chunk_size: int = Field(100_000, ge=1_000, description="event rows read per chunk")
@@ -191,7 +198,7 @@ class IngestSettings(BaseModel):
         return None
 
 
-class SampleSettings(BaseModel):
+class SampleSettings(_Section):
     """Size of the synthetic shop that ``atelier sample`` and ``atelier demo`` write."""
 
     products: int = Field(600, ge=20)

@@ -25,6 +25,7 @@ from atelier.errors import ConfigError, InputError
 from atelier.ingest._common import (
     REASON,
     InteractionWriter,
+    SeenRows,
     UserActivity,
     account_chunk,
     bare_products,
@@ -37,7 +38,6 @@ from atelier.ingest._common import (
 from atelier.ingest.columns import blank_to_null, parse_timestamps
 from atelier.ingest.csvfile import ROW
 from atelier.ingest.report import FileCounts, IngestReport, Quarantine
-from atelier.ingest.twentytoo_events import SeenRows
 from atelier.store.tables import write_table
 
 _EPOCH = r"^\d+(\.\d+)?$"

@@ -127,6 +127,27 @@ class IngestReport:
         return table
 
 
+class Stopwatch:
+    """Seconds spent per named step, summed over chunks (written to the report to show where time goes)."""
+
+    def __init__(self) -> None:
+        self.seconds: Counter = Counter()
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        """Charge the time since the previous lap to ``step``."""
+        now = time.perf_counter()
+        self.seconds[step] += now - self._last
+        self._last = now
+
+    def reset(self) -> None:
+        """Start timing afresh (time before this is charged to nothing)."""
+        self._last = time.perf_counter()
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in self.seconds.most_common()}
+
+
 class Quarantine:
     """Appends unusable rows to ``DATA_DIR/quarantine/<table>.csv`` with where they came from and why."""
 

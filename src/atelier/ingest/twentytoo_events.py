@@ -4,7 +4,7 @@ Each file is read in chunks (``ingest.chunk_size`` rows). For every chunk, colum
 1. timestamps and user ids are cleaned; every row feeds the user profile (answers, city, region, platform);
 2. rows whose (event_name, button_name) no rule maps are filtered out as ``event_not_of_interest``;
 3. exact duplicates of an earlier row of interest, in any file, are filtered out as ``duplicate``
-   (a sorted array of 64-bit row hashes: 8 bytes per kept row);
+   (:class:`SeenRows`: 8 bytes per kept row);
 4. rows without a user, with a broken time, without a product id, or naming only unknown products are
    quarantined with that reason;
 5. product ids are pulled from ``product_package`` with the configured pattern and the row is exploded, one
@@ -15,43 +15,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
 from atelier.config import IngestSettings
+from atelier.ingest._common import InteractionWriter, SeenRows
 from atelier.ingest.columns import blank_to_null, interaction_rule_index, parse_timestamps, product_ids
 from atelier.ingest.csvfile import ROW, CsvSource, prefetch
-from atelier.ingest.report import FileCounts, IngestReport, Quarantine
+from atelier.ingest.report import FileCounts, IngestReport, Quarantine, Stopwatch
 from atelier.ingest.users import UserAccumulator
 from atelier.progress import progress
-from atelier.schema import empty
 
 REQUIRED = ["User_ID", "Session_ID", "event_time", "event_name", "button_name", "product_package"]
 OPTIONAL = ["Question", "Answer", "city", "region", "platform"]
 RAW = REQUIRED + OPTIONAL
-
-
-class SeenRows:
-    """Hashes of the rows kept so far, as one sorted uint64 array (exact-duplicate detection across chunks)."""
-
-    def __init__(self) -> None:
-        self._sorted = np.empty(0, dtype=np.uint64)
-
-    def contains(self, hashes: np.ndarray) -> np.ndarray:
-        if self._sorted.size == 0:
-            return np.zeros(hashes.size, dtype=bool)
-        pos = np.searchsorted(self._sorted, hashes)
-        pos[pos == self._sorted.size] = 0
-        return self._sorted[pos] == hashes
-
-    def add(self, hashes: np.ndarray) -> None:
-        new = np.sort(hashes)
-        self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, new), new)
-
-    @property
-    def nbytes(self) -> int:
-        return self._sorted.nbytes
 
 
 class EventIngest:
@@ -72,13 +48,11 @@ class EventIngest:
         self.quarantine = quarantine
         self.users = UserAccumulator(settings)
         self.seen = SeenRows()
+        self.watch = Stopwatch()
         self.rules = settings.interaction_rules
         self.keep_unknown = (settings.unknown_products or "quarantine") == "keep"
         self.unknown_products: set[str] = set()
-        self.rows_written = 0
-        self.out_path = out_path
-        self._schema = empty("interactions").to_arrow().schema
-        self._writer = pq.ParquetWriter(out_path, self._schema, compression="zstd", compression_level=1)
+        self.writer = InteractionWriter(out_path.parent)
 
     def read_file(self, path: Path) -> FileCounts:
         """Ingest one events CSV, chunk by chunk."""
@@ -87,7 +61,9 @@ class EventIngest:
         self.quarantine.declare("interactions", source.columns)
         with progress() as bar:
             task = bar.add_task(f"events {path.name}", total=source.size)
+            self.watch.reset()
             for chunk in prefetch(source.chunks()):
+                self.watch.lap("wait for reader")
                 counts.read(chunk.rows.height + len(chunk.malformed))
                 self.quarantine.add_malformed("interactions", chunk.malformed, path)
                 counts.quarantine("malformed_csv_row", len(chunk.malformed))
@@ -107,7 +83,9 @@ class EventIngest:
                 [(r.event, r.button) for r in self.rules],
             ),
         )
+        self.watch.lap("times, users, rules")
         self.users.observe(rows, path)
+        self.watch.lap("user profiles")
 
         interest = rows.filter(pl.col("_rule").is_not_null())
         counts.filter_out("event_not_of_interest", rows.height - interest.height)
@@ -116,6 +94,7 @@ class EventIngest:
         counts.filter_out("duplicate", int(duplicate.sum()))
         interest = interest.filter(~duplicate)
         self.seen.add(hashes.filter(~duplicate).to_numpy())
+        self.watch.lap("interest and duplicates")
 
         interest = interest.with_columns(_ids=product_ids(pl.col("product_package"), s.product_id_pattern))
         interest = interest.with_columns(_n=pl.col("_ids").list.len().fill_null(0))
@@ -130,6 +109,7 @@ class EventIngest:
         interest = interest.with_columns(_reason=reason)
         self._quarantine(interest.filter(pl.col("_reason").is_not_null()), path, counts)
         good = interest.filter(pl.col("_reason").is_null())
+        self.watch.lap("product ids and checks")
 
         # Nearly every row names one product: check those without exploding.
         catalogue = self.catalogue_ids.implode()
@@ -170,6 +150,7 @@ class EventIngest:
             stats = self.report.tables.setdefault("interactions", {})
             stats["unknown_refs_in_kept_rows"] = stats.get("unknown_refs_in_kept_rows", 0) + stray.height
 
+        self.watch.lap("catalogue lookup")
         columns = ["_user", "_pid", "Session_ID", "_ts", "event_name", "button_name", "_rule", ROW]
         kept = pl.concat(
             [single.filter(pl.col("_known")).select(columns), multi.filter(pl.col("_known")).select(columns)]
@@ -177,6 +158,7 @@ class EventIngest:
         # Counted from what is written, so a row lost on the way breaks the report's reconciliation.
         counts.keep(kept[ROW].n_unique())
         self._write(kept)
+        self.watch.lap("write parquet")
 
     def _quarantine(self, bad: pl.DataFrame, path: Path, counts: FileCounts) -> None:
         if bad.height == 0:
@@ -198,20 +180,14 @@ class EventIngest:
             pl.lit(kinds).gather(pl.col("_rule")).alias("kind"),
             pl.lit(weights).gather(pl.col("_rule")).alias("weight"),
         )
-        self.rows_written += table.height
-        self._writer.write_table(table.to_arrow().cast(self._schema))
-
-    def count_by_kind(self) -> dict[str, int]:
-        """Interactions written, per kind (read back from the finished Parquet file)."""
-        counts = pl.scan_parquet(self.out_path).group_by("kind").len().collect()
-        return dict(sorted(counts.iter_rows()))
+        self.writer.write(table)
 
     def close(self) -> None:
         """Finish the Parquet file and hand the interaction counts to the user profiles."""
-        self._writer.close()
+        stats = self.writer.close()
         self.users.observe_interactions(
-            pl.scan_parquet(self.out_path).join(self.departments.lazy(), on="product_id", how="left")
+            pl.scan_parquet(self.writer.path).join(self.departments.lazy(), on="product_id", how="left")
         )
         self.report.tables.setdefault("interactions", {}).update(
-            {"rows": self.rows_written, "by_kind": self.count_by_kind(), "dedup_hash_bytes": self.seen.nbytes}
+            stats | {"dedup_hash_bytes": self.seen.nbytes, "seconds_by_step": self.watch.to_dict()}
         )
