@@ -53,7 +53,7 @@ def test_json_lists_from_the_environment(monkeypatch):
 def test_invalid_settings_say_what_and_where(tmp_path, toml, message):
     path = tmp_path / "bad.toml"
     path.write_text(toml)
-    with pytest.raises(ConfigError, match="bad.toml") as err:
+    with pytest.raises(ConfigError, match=r"bad\.toml") as err:
         load_settings(path)
     assert message in str(err.value)
 
