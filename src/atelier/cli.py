@@ -22,8 +22,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out = Console()
+# Off a terminal (logs, pipes) rich would wrap tables at 80 columns; reports read better wider.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+out = Console(width=None if sys.stdout.isatty() else 160)
 log = logging.getLogger("atelier")
 
 ConfigOption = Annotated[
