@@ -207,7 +207,8 @@ class InteractionWriter:
     def __init__(self, out: Path) -> None:
         self.path = table_path(out, "interactions")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._schema = empty("interactions").to_arrow().schema
+        # Arrow string views: polars hands its columns over without a copy.
+        self._schema = empty("interactions").to_arrow(compat_level=pl.CompatLevel.newest()).schema
         # snappy: zstd doubles the cost of writing here, for a file a third smaller
         self._writer = pq.ParquetWriter(self.path, self._schema, compression="snappy")
         self.rows = 0
@@ -219,7 +220,7 @@ class InteractionWriter:
         if rows.height == 0:
             return
         table = conform("interactions", rows)
-        self._writer.write_table(table.to_arrow().cast(self._schema))
+        self._writer.write_table(table.to_arrow(compat_level=pl.CompatLevel.newest()))
         self.rows += table.height
         self.product_ids.update(table["product_id"].unique().to_list())
         for kind, n in table.group_by("kind").len().iter_rows():
