@@ -60,13 +60,17 @@ class UserAccumulator:
             pl.lit(str(path)).alias("source_file"),
         )
         chunk, answers = pl.collect_all([summary, births])
+        chunk, answers = _detach(chunk), _detach(answers)
         self.summary = chunk if self.summary is None else _merge(self.summary, chunk)
         if answers.height:
             self.births.append(answers)
 
     def observe_interactions(self, interactions: pl.LazyFrame) -> None:
         """Count interactions per user, kind and department (features for the age regression)."""
-        self.activity = interactions.group_by("user_id", "kind", "department").len().collect()
+        # The streaming engine reads the file in batches: memory stays bounded however many events there are.
+        self.activity = (
+            interactions.group_by("user_id", "kind", "department").len().collect(engine="streaming")
+        )
 
     def finish(self, quarantine: Quarantine) -> tuple[pl.DataFrame, dict[str, Any]]:
         """The canonical users table and its statistics."""
@@ -233,6 +237,16 @@ def _cross_validated(x: np.ndarray, y: np.ndarray, folds: int) -> np.ndarray:
         train = np.setdiff1d(order, part)
         out[part] = _ridge(x[train], y[train])(x[part])
     return out
+
+
+def _detach(frame: pl.DataFrame) -> pl.DataFrame:
+    """A copy whose text owns its bytes.
+
+    Polars strings are views into the buffers they were cut from: a few kept values would otherwise pin every
+    chunk's whole CSV text in memory, and memory would grow with the file instead of with the users.
+    """
+    text = [c for c, t in frame.schema.items() if t == pl.String]
+    return frame.with_columns(pl.concat_str([pl.col(c), pl.lit("")]).alias(c) for c in text)
 
 
 def _pick(a: pl.Expr, b: pl.Expr, earliest: bool) -> pl.Expr:
