@@ -7,8 +7,10 @@ Parquet, per-user activity summaries, bare product / user rows, and a listing of
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from queue import Queue
 from typing import Any
 
 import numpy as np
@@ -176,33 +178,84 @@ def write_empty(out: Path, *tables: str) -> None:
 
 
 class SeenRows:
-    """Hashes of the rows kept so far, as one sorted uint64 array (exact-duplicate detection across chunks)."""
+    """The set of 64-bit hashes of the rows kept so far (exact-duplicate detection across chunks and files).
 
-    def __init__(self) -> None:
-        self._sorted = np.empty(0, dtype=np.uint64)
+    An open-addressing hash table in one NumPy array (linear probing, at most half full), probed for a whole
+    chunk at once: each lookup and insert costs O(chunk), however many rows came before, and memory is 16 bytes
+    per kept row at worst.
+    """
+
+    _EMPTY = np.uint64(0)
+
+    def __init__(self, capacity: int = 1 << 16) -> None:
+        self._table = np.zeros(capacity, dtype=np.uint64)
+        self._size = 0
+
+    @staticmethod
+    def _keys(hashes: np.ndarray) -> np.ndarray:
+        # 0 marks an empty slot, so a row whose hash is 0 is stored as 1 (a 1 in 2**64 chance of a false match).
+        keys = np.asarray(hashes, dtype=np.uint64)
+        return np.where(keys == 0, np.uint64(1), keys)
 
     def contains(self, hashes: np.ndarray) -> np.ndarray:
-        if self._sorted.size == 0:
-            return np.zeros(hashes.size, dtype=bool)
-        pos = np.searchsorted(self._sorted, hashes)
-        pos[pos == self._sorted.size] = 0
-        return self._sorted[pos] == hashes
+        """Which of ``hashes`` were added before."""
+        keys = self._keys(hashes)
+        mask = np.uint64(self._table.size - 1)
+        slot = (keys & mask).astype(np.int64)
+        found = np.zeros(keys.size, dtype=bool)
+        active = np.arange(keys.size)
+        while active.size:
+            stored = self._table[slot[active]]
+            hit = stored == keys[active]
+            found[active[hit]] = True
+            active = active[~hit & (stored != self._EMPTY)]
+            slot[active] = (slot[active] + 1) & int(mask)
+        return found
 
     def add(self, hashes: np.ndarray) -> None:
-        new = np.sort(hashes)
-        self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, new), new)
+        """Add hashes that are distinct and not yet in the set."""
+        keys = self._keys(hashes)
+        if 2 * (self._size + keys.size) > self._table.size:
+            self._grow(2 * (self._size + keys.size))
+        self._insert(keys)
+        self._size += keys.size
+
+    def _grow(self, at_least: int) -> None:
+        old = self._table[self._table != self._EMPTY]
+        capacity = self._table.size
+        while capacity < at_least:
+            capacity *= 2
+        self._table = np.zeros(capacity, dtype=np.uint64)
+        self._insert(old)
+
+    def _insert(self, keys: np.ndarray) -> None:
+        mask = self._table.size - 1
+        slot = (keys & np.uint64(mask)).astype(np.int64)
+        pending = np.arange(keys.size)
+        while pending.size:
+            free = pending[self._table[slot[pending]] == self._EMPTY]
+            # Keys probing the same free slot: the last write wins, reading back tells who got it.
+            self._table[slot[free]] = keys[free]
+            placed = np.zeros(keys.size, dtype=bool)
+            placed[free[self._table[slot[free]] == keys[free]]] = True
+            pending = pending[~placed[pending]]
+            slot[pending] = (slot[pending] + 1) & mask
 
     @property
     def nbytes(self) -> int:
-        return self._sorted.nbytes
+        return self._table.nbytes
 
 
 class InteractionWriter:
     """Streams canonical interaction rows, chunk by chunk, into ``DATA_DIR/interactions.parquet``.
 
     Event logs are read in chunks so memory is bounded by the chunk, not the file; each chunk is checked by
-    :func:`conform` exactly as :func:`write_table` checks a whole table.
+    :func:`conform` exactly as :func:`write_table` checks a whole table. Encoding and writing happen in a
+    background thread (pyarrow releases the GIL), so the next chunk is cleaned meanwhile; at most two chunks
+    wait, and an error in the thread is raised by the next ``write`` or by ``close``.
     """
+
+    _DONE = object()
 
     def __init__(self, out: Path) -> None:
         self.path = table_path(out, "interactions")
@@ -214,12 +267,28 @@ class InteractionWriter:
         self.rows = 0
         self.product_ids: set[str] = set()
         self.by_kind: dict[str, int] = {}
+        self._queue: Queue = Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="parquet-writer", daemon=True)
+        self._thread.start()
 
     def write(self, rows: pl.DataFrame) -> None:
         """Append canonical interaction rows."""
-        if rows.height == 0:
-            return
-        table = conform("interactions", rows)
+        if self._error is not None:
+            raise self._error
+        if rows.height:
+            self._queue.put(conform("interactions", rows))
+
+    def _drain(self) -> None:
+        while (table := self._queue.get()) is not self._DONE:
+            if self._error is not None:
+                continue  # keep draining so the producer never blocks
+            try:
+                self._write_now(table)
+            except BaseException as exc:  # handed to the caller's thread
+                self._error = exc
+
+    def _write_now(self, table: pl.DataFrame) -> None:
         self._writer.write_table(table.to_arrow(compat_level=pl.CompatLevel.newest()))
         self.rows += table.height
         self.product_ids.update(table["product_id"].unique().to_list())
@@ -228,7 +297,11 @@ class InteractionWriter:
 
     def close(self) -> dict[str, Any]:
         """Finish the file; returns the table statistics for the report."""
+        self._queue.put(self._DONE)
+        self._thread.join()
         self._writer.close()
+        if self._error is not None:
+            raise self._error
         return {"rows": self.rows, "by_kind": dict(sorted(self.by_kind.items()))}
 
 
