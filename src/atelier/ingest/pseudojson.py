@@ -50,9 +50,10 @@ def loads(text: str) -> Any:
         pass
     unescaped = _unescape(stripped)
     # Python spellings (True, None) and ObjectId("...") rewritten to JSON; strict JSON then settles most cells.
-    as_json = _JSON_LITERALS.sub(
-        lambda m: m.group(1) + _JSON_SPELLING[m.group(2)], _UNWRAP.sub(r"\1", unescaped)
-    )
+    as_json = _UNWRAP.sub(r"\1", unescaped) if "(" in unescaped else unescaped
+    if "True" in as_json or "False" in as_json or "None" in as_json:
+        as_json = _JSON_LITERALS.sub(lambda m: m.group(1) + _JSON_SPELLING[m.group(2)], as_json)
+
     try:
         return json.loads(as_json)
     except (ValueError, RecursionError):

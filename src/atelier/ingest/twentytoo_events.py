@@ -84,32 +84,46 @@ class EventIngest:
             ),
         )
         self.watch.lap("times, users, rules")
-        self.users.observe(rows, path)
-        self.watch.lap("user profiles")
-
-        interest = rows.filter(pl.col("_rule").is_not_null())
+        # Rows of interest, narrowed to what the rest needs (raw columns of rows to quarantine are fetched back
+        # by record number), with a hash of the whole raw row for duplicate detection.
+        interest = (
+            rows.lazy()
+            .filter(pl.col("_rule").is_not_null())
+            .select(
+                ROW,
+                "_user",
+                "_ts",
+                "_rule",
+                "Session_ID",
+                "event_name",
+                "button_name",
+                pl.struct(RAW).hash(seed=0x5EED).alias("_hash"),
+                product_ids(pl.col("product_package"), s.product_id_pattern).alias("_ids"),
+            )
+        )
+        summary, births, interest = pl.collect_all([*self.users.plans(rows.lazy(), path), interest])
+        self.users.absorb(summary, births)
         counts.filter_out("event_not_of_interest", rows.height - interest.height)
-        hashes = interest.select(RAW).hash_rows(seed=0x5EED, seed_1=1, seed_2=2, seed_3=3)
+        self.watch.lap("user profiles, rows of interest")
+
+        hashes = interest["_hash"]
         duplicate = (~hashes.is_first_distinct()).to_numpy() | self.seen.contains(hashes.to_numpy())
         counts.filter_out("duplicate", int(duplicate.sum()))
         interest = interest.filter(~duplicate)
         self.seen.add(hashes.filter(~duplicate).to_numpy())
-        self.watch.lap("interest and duplicates")
+        self.watch.lap("duplicates")
 
-        interest = interest.with_columns(_ids=product_ids(pl.col("product_package"), s.product_id_pattern))
-        interest = interest.with_columns(_n=pl.col("_ids").list.len().fill_null(0))
-        reason = (
-            pl.when(pl.col("_user").is_null())
+        interest = interest.with_columns(
+            _n=pl.col("_ids").list.len().fill_null(0),
+            _reason=pl.when(pl.col("_user").is_null())
             .then(pl.lit("missing_user_id"))
             .when(pl.col("_ts").is_null())
             .then(pl.lit("bad_timestamp"))
-            .when(pl.col("_n") == 0)
-            .then(pl.lit("no_product_id"))
+            .when(pl.col("_ids").list.len().fill_null(0) == 0)
+            .then(pl.lit("no_product_id")),
         )
-        interest = interest.with_columns(_reason=reason)
-        self._quarantine(interest.filter(pl.col("_reason").is_not_null()), path, counts)
+        self._quarantine(rows, interest.filter(pl.col("_reason").is_not_null()), path, counts)
         good = interest.filter(pl.col("_reason").is_null())
-        self.watch.lap("product ids and checks")
 
         # Nearly every row names one product: check those without exploding.
         catalogue = self.catalogue_ids.implode()
@@ -117,8 +131,8 @@ class EventIngest:
             _pid=pl.col("_ids").list.first().str.to_lowercase()
         )
         if self.keep_unknown:
-            single = single.with_columns(_known=pl.lit(True))
             self.unknown_products.update(single.filter(~pl.col("_pid").is_in(catalogue))["_pid"].to_list())
+            single = single.with_columns(_known=pl.lit(True))
         else:
             single = single.with_columns(_known=pl.col("_pid").is_in(catalogue))
         multi = (
@@ -136,21 +150,21 @@ class EventIngest:
         unknown_single = single.filter(~pl.col("_known"))
         unknown_multi = multi.filter(~pl.col("_any")).unique(ROW, keep="first", maintain_order=True)
         for unknown in (unknown_single, unknown_multi):
-            self._quarantine(unknown.with_columns(_reason=pl.lit("unknown_product")), path, counts)
+            self._quarantine(rows, unknown.with_columns(_reason=pl.lit("unknown_product")), path, counts)
         # Unknown ids next to known ones in a kept row: the row is kept, the stray id is recorded.
         stray = multi.filter(pl.col("_any") & ~pl.col("_known"))
         if stray.height:
             self.quarantine.add(
                 "unknown_product_refs",
-                stray.select(ROW, pl.col("_pid").alias("product_id"), "product_package"),
+                stray.select(ROW, pl.col("_pid").alias("product_id")),
                 path,
                 "unknown_product",
                 "row kept for its other products",
             )
             stats = self.report.tables.setdefault("interactions", {})
             stats["unknown_refs_in_kept_rows"] = stats.get("unknown_refs_in_kept_rows", 0) + stray.height
+        self.watch.lap("product ids, checks, catalogue")
 
-        self.watch.lap("catalogue lookup")
         columns = ["_user", "_pid", "Session_ID", "_ts", "event_name", "button_name", "_rule", ROW]
         kept = pl.concat(
             [single.filter(pl.col("_known")).select(columns), multi.filter(pl.col("_known")).select(columns)]
@@ -158,13 +172,15 @@ class EventIngest:
         # Counted from what is written, so a row lost on the way breaks the report's reconciliation.
         counts.keep(kept[ROW].n_unique())
         self._write(kept)
-        self.watch.lap("write parquet")
+        self.watch.lap("hand to writer")
 
-    def _quarantine(self, bad: pl.DataFrame, path: Path, counts: FileCounts) -> None:
+    def _quarantine(self, rows: pl.DataFrame, bad: pl.DataFrame, path: Path, counts: FileCounts) -> None:
+        """Quarantine the raw ``rows`` whose record numbers ``bad`` lists, with ``bad``'s reasons."""
         if bad.height == 0:
             return
-        self.quarantine.add("interactions", bad.select([*RAW, ROW]), path, bad["_reason"])
-        for reason, n in bad.group_by("_reason").len().iter_rows():
+        raw = rows.select([*RAW, ROW]).join(bad.select(ROW, "_reason"), on=ROW, how="inner").sort(ROW)
+        self.quarantine.add("interactions", raw.drop("_reason"), path, raw["_reason"])
+        for reason, n in raw.group_by("_reason").len().iter_rows():
             counts.quarantine(reason, n)
 
     def _write(self, kept: pl.DataFrame) -> None:

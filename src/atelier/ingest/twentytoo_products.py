@@ -12,7 +12,7 @@ import polars as pl
 from atelier.ingest import fields as F
 from atelier.ingest.csvfile import ROW, CsvSource, read_all
 from atelier.ingest.report import IngestReport, Quarantine
-from atelier.schema import conform
+from atelier.schema import conform, polars_schema
 
 REQUIRED = ["product_id", "title", "price"]
 OPTIONAL = ["_id", "brand", "website", "target_audience", "color", "department", "other_attributes"]
@@ -180,8 +180,7 @@ def read_products(
 
     _assign_groups(cleaned)
     report.tables.setdefault("products", {})["attributes_unreadable"] = unreadable
-    frame = pl.DataFrame(cleaned, infer_schema_length=None) if cleaned else pl.DataFrame()
-    return conform("products", frame) if cleaned else conform("products", _empty_products())
+    return conform("products", pl.DataFrame(cleaned, schema=polars_schema("products")))
 
 
 def _assign_groups(products: list[dict[str, Any]]) -> None:
@@ -195,9 +194,3 @@ def _assign_groups(products: list[dict[str, Any]]) -> None:
     for p in products:
         p["group_id"] = group.get(p["product_id"], p["product_id"])
         p.pop("children")
-
-
-def _empty_products() -> pl.DataFrame:
-    return pl.DataFrame(
-        {"product_id": [], "group_id": []}, schema={"product_id": pl.String, "group_id": pl.String}
-    )

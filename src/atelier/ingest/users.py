@@ -36,21 +36,23 @@ class UserAccumulator:
         self.births: list[pl.DataFrame] = []
         self.activity: pl.DataFrame | None = None
 
-    def observe(self, rows: pl.DataFrame, path: Path) -> None:
-        """Fold a chunk of raw rows (with ``_user`` and ``_ts``) into the running summary.
+    def plans(self, rows: pl.LazyFrame, path: Path) -> list[pl.LazyFrame]:
+        """What a chunk of raw rows (with ``_user`` and ``_ts``) says about users, as lazy queries.
 
-        "Last known" follows file order, as the seeds' forward fill within a user does; a later chunk's
-        non-null value replaces an earlier one. Blank-only text is cleaned once per user in :meth:`finish`.
+        The caller collects them together with its own queries (polars then runs them side by side) and hands
+        the results to :meth:`absorb`. "Last known" follows file order, as the seeds' forward fill within a
+        user does; a later chunk's non-null value replaces an earlier one. Blank-only text is cleaned once per
+        user in :meth:`finish`.
         """
-        rows_lazy = rows.lazy().filter(pl.col("_user").is_not_null())
-        summary = rows_lazy.group_by("_user").agg(
+        rows = rows.filter(pl.col("_user").is_not_null())
+        summary = rows.group_by("_user").agg(
             pl.col("_ts").min().alias("first_seen"),
             pl.col("_ts").max().alias("last_seen"),
             pl.len().alias("n_events"),
             *[pl.col(c).drop_nulls().last().alias(c) for c in _LAST],
         )
         pattern = self.settings.birthdate_pattern
-        births = rows_lazy.filter(pl.col("Answer").str.contains(pattern)).select(
+        births = rows.filter(pl.col("Answer").str.contains(pattern)).select(
             pl.col("_user"),
             pl.col("_ts"),
             pl.col("Answer").str.extract(f"({pattern})", 1).alias("birth_text"),
@@ -59,11 +61,14 @@ class UserAccumulator:
             pl.col(ROW),
             pl.lit(str(path)).alias("source_file"),
         )
-        chunk, answers = pl.collect_all([summary, births])
-        chunk, answers = _detach(chunk), _detach(answers)
-        self.summary = chunk if self.summary is None else _merge(self.summary, chunk)
-        if answers.height:
-            self.births.append(answers)
+        return [summary, births]
+
+    def absorb(self, summary: pl.DataFrame, births: pl.DataFrame) -> None:
+        """Fold the collected results of :meth:`plans` into the running summary."""
+        summary, births = _detach(summary), _detach(births)
+        self.summary = summary if self.summary is None else _merge(self.summary, summary)
+        if births.height:
+            self.births.append(births)
 
     def observe_interactions(self, interactions: pl.LazyFrame) -> None:
         """Count interactions per user, kind and department (features for the age regression)."""
