@@ -8,7 +8,8 @@ process (raw CSVs in, Parquet tables out):
 - ``atelier``: ``atelier.ingest.ingest("twentytoo", ...)`` with the default settings;
 - ``seeds``: ``benchmarks/seeds_method.py``, the seed documents' chunked pandas preprocessing.
 
-Wall time is measured around the child (interpreter start and imports included); peak memory is
+Wall time is measured around the child (interpreter start and imports included) and, inside it, around
+the method alone ("ingest s": raw CSVs in, Parquet out, after the imports); peak memory is
 the child's own ``ru_maxrss`` from ``os.wait4``; "others' CPU" is the share of the machine that
 other processes used meanwhile. The table holds medians, printed as Markdown (``--out-md`` also
 writes it to a file)::
@@ -87,6 +88,15 @@ class Result:
     @property
     def rows_per_s(self) -> float:
         return self.counts["raw_event_rows"] / self.seconds
+
+    @property
+    def work_seconds(self) -> float:
+        """Median time of the method itself (interpreter start and imports excluded)."""
+        return statistics.median(r.counts["work_seconds"] for r in self.runs)
+
+    @property
+    def work_rows_per_s(self) -> float:
+        return self.counts["raw_event_rows"] / self.work_seconds
 
 
 # -- samples -----------------------------------------------------------------------------------------------
@@ -197,14 +207,18 @@ def machine_busy_seconds() -> float:
 
 
 def child_main(args: Sequence[str]) -> None:
-    """Inside the child: ``METHOD OUT_DIR RESULT_JSON PRODUCTS EVENTS...``; writes the table sizes as JSON."""
+    """Inside the child: ``METHOD OUT_DIR RESULT_JSON PRODUCTS EVENTS...``; writes the table sizes as JSON,
+    and ``work_seconds``: the time of the method itself, raw CSVs in to Parquet out, after its imports."""
     method, out, result, products, *events = args
     if method == "atelier":
-        counts = run_atelier(Path(products), [Path(e) for e in events], Path(out))
+        import atelier.ingest.twentytoo  # noqa: F401  (imports are not the work, as for the seeds below)
+
+        run = run_atelier
     else:
         from seeds_method import run
-
-        counts = run(Path(products), [Path(e) for e in events], Path(out))
+    start = time.perf_counter()
+    counts = run(Path(products), [Path(e) for e in events], Path(out))
+    counts["work_seconds"] = time.perf_counter() - start
     Path(result).write_text(json.dumps(counts))
 
 
@@ -250,16 +264,17 @@ def check_rules_match() -> None:
 def markdown_table(results: list[Result]) -> str:
     """One row per method and size."""
     head = (
-        "| method | events | raw event rows | median s (min-max) | raw rows/s | CPU s | peak MB "
-        "| others' CPU | interactions | users | products |"
+        "| method | events | raw event rows | process s, median (min-max) | raw rows/s | ingest s | "
+        "ingest rows/s | CPU s | peak MB | others' CPU | interactions | users | products |"
     )
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 13]
     for r in results:
         times = [run.seconds for run in r.runs]
         c = r.counts
         lines.append(
             f"| {r.method} | {r.events:,} | {c['raw_event_rows']:,} | {r.seconds:.2f} ({min(times):.2f}-"
-            f"{max(times):.2f}) | {r.rows_per_s:,.0f} | {r.cpu_seconds:.1f} | {r.peak_mb:,.0f} "
+            f"{max(times):.2f}) | {r.rows_per_s:,.0f} | {r.work_seconds:.2f} | {r.work_rows_per_s:,.0f} "
+            f"| {r.cpu_seconds:.1f} | {r.peak_mb:,.0f} "
             f"| {r.others_cpu:.0%} | {c['interactions']:,} | {c['users']:,} | {c['products']:,} |"
         )
     return "\n".join(lines)
@@ -272,11 +287,12 @@ def verdicts(results: list[Result]) -> list[str]:
     lines = []
     for n in sizes:
         a, s = by[("atelier", n)], by[("seeds", n)]
-        ratio = s.seconds / a.seconds
+        ratio, work_ratio = s.seconds / a.seconds, s.work_seconds / a.work_seconds
         lines.append(
-            f"- {n:,} events: Atelier/seeds speed {ratio:.2f}x (target >= {TARGET_SPEEDUP:g}x: "
-            f"{_ok(ratio >= TARGET_SPEEDUP)}); Atelier {a.rows_per_s:,.0f} raw rows/s (target >= "
-            f"{TARGET_ROWS_PER_S:,}: {_ok(a.rows_per_s >= TARGET_ROWS_PER_S)}); peak memory "
+            f"- {n:,} events: Atelier/seeds speed {ratio:.2f}x per process, {work_ratio:.2f}x per ingest "
+            f"(target >= {TARGET_SPEEDUP:g}x: {_ok(min(ratio, work_ratio) >= TARGET_SPEEDUP)}); Atelier "
+            f"{a.rows_per_s:,.0f} raw rows/s per process, {a.work_rows_per_s:,.0f} per ingest (target >= "
+            f"{TARGET_ROWS_PER_S:,}: {_ok(a.work_rows_per_s >= TARGET_ROWS_PER_S)}); peak memory "
             f"Atelier/seeds {a.peak_mb / s.peak_mb:.2f}"
         )
     if len(sizes) > 1:

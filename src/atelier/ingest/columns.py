@@ -6,7 +6,7 @@ same cleaning with polars expressions and are tested against the scalar function
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import polars as pl
 
@@ -22,18 +22,33 @@ def blank_to_null(expr: pl.Expr) -> pl.Expr:
 def parse_timestamps(values: pl.Series, formats: Sequence[str]) -> pl.Series:
     """Datetimes (UTC, naive, microseconds) from text in any of ``formats``; null where none fits.
 
-    The first format is tried on the raw text (the common case, and the cheapest); rows it leaves null are
-    trimmed, their ``T`` separator and trailing ``Z`` normalised, and tried with every format in turn.
+    The first format is tried on the raw text (the common case, and the cheapest), then on ISO text with its
+    ``T`` and ``Z`` removed; rows still null are trimmed, normalised the same way, and tried with every format.
     """
     if not formats:
         return pl.Series(values.name, [None] * len(values), pl.Datetime(US))
     out = _parse(values, formats[0])
+    out = _retry(out, values, _without_iso_marks, formats[:1])  # ISO text is common: a cheap second try
+    return _retry(out, values, _normalised, formats).alias(values.name)
+
+
+def _without_iso_marks(text: pl.Series) -> pl.Series:
+    return text.str.replace("T", " ", literal=True, n=1).str.strip_suffix("Z")
+
+
+def _normalised(text: pl.Series) -> pl.Series:
+    return text.str.strip_chars().str.replace(r"^(\d{4}-\d{2}-\d{2})T", "${1} ").str.strip_suffix("Z")
+
+
+def _retry(
+    out: pl.Series, values: pl.Series, normalise: Callable[[pl.Series], pl.Series], formats: Sequence[str]
+) -> pl.Series:
+    """Parse again, after ``normalise``, the values ``out`` left null, with each format in turn."""
     missing = out.is_null() & values.is_not_null()
     if not missing.any():
-        return out.alias(values.name)
+        return out
     idx = missing.arg_true()
-    rest = values.gather(idx).str.strip_chars()
-    rest = rest.str.replace(r"^(\d{4}-\d{2}-\d{2})T", "${1} ").str.strip_suffix("Z")
+    rest = normalise(values.gather(idx))
     parsed = pl.Series(values.name, [None] * len(rest), pl.Datetime(US))
     for fmt in formats:
         todo = parsed.is_null() & rest.is_not_null()
@@ -41,7 +56,7 @@ def parse_timestamps(values: pl.Series, formats: Sequence[str]) -> pl.Series:
             break
         sub = todo.arg_true()
         parsed = parsed.scatter(sub, _parse(rest.gather(sub), fmt))
-    return out.scatter(idx, parsed).alias(values.name)
+    return out.scatter(idx, parsed)
 
 
 def _parse(text: pl.Series, fmt: str) -> pl.Series:
