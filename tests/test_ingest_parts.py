@@ -1,0 +1,102 @@
+"""The reading and bookkeeping parts ingest is built on: the CSV reader, duplicate detection, the report."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from atelier.errors import InputError
+from atelier.ingest._common import SeenRows
+from atelier.ingest.csvfile import ROW, CsvSource, read_all
+from atelier.ingest.report import FileCounts, Quarantine
+
+
+def test_malformed_lines_are_handed_back_with_their_record_numbers(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text('a,b\n1,2\n3,4,5\n"multi\nline",7\n8\n9,10\n')
+    rows, malformed = read_all(CsvSource(path, ["a", "b"]))
+    assert rows.to_dicts() == [
+        {"a": "1", "b": "2", ROW: 2},
+        {"a": "multi\nline", "b": "7", ROW: 4},
+        {"a": "9", "b": "10", ROW: 6},
+    ]
+    assert malformed == [(3, "3,4,5"), (5, "8")]
+
+
+def test_invalid_utf8_is_replaced_not_fatal(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("a,b\ncaf\xe9,1\nok,2\n".encode("latin-1"))
+    rows, malformed = read_all(CsvSource(path, ["a", "b"]))
+    assert rows["a"].to_list() == ["caf\ufffd", "ok"] and not malformed
+
+
+def test_bom_optional_columns_and_blanks(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffa,b\n1,\n".encode())
+    rows, _ = read_all(CsvSource(path, ["a"], optional=["b", "c"]))
+    assert rows.select("a", "b", "c").to_dicts() == [{"a": "1", "b": None, "c": None}]
+
+
+def test_chunks_hold_at_least_chunk_rows(tmp_path):
+    path = tmp_path / "big.csv"
+    pl.DataFrame({"a": [str(i) for i in range(25_000)]}).write_csv(path)
+    chunks = list(CsvSource(path, ["a"], chunk_rows=10_000).chunks())
+    assert sum(c.rows.height for c in chunks) == 25_000
+    assert all(c.rows.height >= 10_000 for c in chunks[:-1])
+    assert chunks[-1].rows[ROW].to_list()[-1] == 25_001
+
+
+@pytest.mark.parametrize("content", ["", "\n"])
+def test_empty_file_is_a_clear_error(tmp_path, content):
+    path = tmp_path / "empty.csv"
+    path.write_text(content)
+    with pytest.raises(InputError, match="empty file"):
+        CsvSource(path, ["a"])
+
+
+def test_seen_rows_is_an_exact_set_through_collisions_and_growth():
+    seen = SeenRows(capacity=8)  # tiny: forces probing, collisions and several doublings
+    rng = np.random.default_rng(1)
+    added: list[np.ndarray] = []
+    for _ in range(20):
+        batch = np.unique(rng.integers(0, 2**64, size=500, dtype=np.uint64))
+        batch = batch[~seen.contains(batch)]
+        seen.add(batch)
+        added.append(batch)
+    everything = np.concatenate(added)
+    assert seen.contains(everything).all()
+    assert not seen.contains(rng.integers(0, 2**64, size=5_000, dtype=np.uint64)).any()
+    same_slot = np.array([3, 3 + 2**20, 3 + 2**21, 0], dtype=np.uint64)  # same low bits; 0 is special
+    fresh = SeenRows(capacity=16)
+    fresh.add(same_slot)
+    assert fresh.contains(same_slot).all()
+    assert not fresh.contains(np.array([4, 5], dtype=np.uint64)).any()
+
+
+def test_file_counts_reconcile_only_when_every_row_is_placed():
+    counts = FileCounts("f.csv", "interactions")
+    counts.read(10)
+    counts.keep(6)
+    counts.quarantine("bad_timestamp", 2)
+    counts.filter_out("duplicate", 1)
+    assert not counts.reconciles
+    counts.filter_out("event_not_of_interest", 1)
+    assert counts.reconciles
+    assert counts.to_dict()["quarantined_by_reason"] == {"bad_timestamp": 2}
+
+
+def test_quarantine_keeps_raw_rows_with_reason_and_detail(tmp_path):
+    quarantine = Quarantine(tmp_path)
+    quarantine.declare("interactions", ["User_ID", "event_time", ROW])
+    rows = pl.DataFrame({"User_ID": ["u1", None], "event_time": ["x", "2023-01-01"], ROW: [2, 3]})
+    quarantine.add("interactions", rows, "events.csv", pl.Series(["bad_timestamp", "missing_user_id"]))
+    quarantine.add_malformed("interactions", [(7, "a,b,c")], "events.csv")
+    paths = quarantine.close()
+    written = pl.read_csv(paths["interactions"], infer_schema=False)
+    assert written.columns == ["source_file", "row", "reason", "detail", "User_ID", "event_time", "raw_text"]
+    assert written.select("row", "reason", "User_ID", "raw_text").rows() == [
+        ("2", "bad_timestamp", "u1", None),
+        ("3", "missing_user_id", None, None),
+        ("7", "malformed_csv_row", None, "a,b,c"),
+    ]
