@@ -189,11 +189,12 @@ class IngestSettings(_Section):
         return self
 
     def age_group_of(self, age: float | None) -> str | None:
-        """Name of the age group holding ``age`` (None when outside every group)."""
+        """Name of the age group holding ``age`` rounded to whole years (None when outside every group)."""
         if age is None:
             return None
+        whole = round(age)
         for g in self.age_groups:
-            if g.min <= age <= g.max:
+            if g.min <= whole <= g.max:
                 return g.name
         return None
 

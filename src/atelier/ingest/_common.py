@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from atelier.config import AgeGroup, IngestSettings
+from atelier.config import IngestSettings
 from atelier.ingest.columns import blank_to_null
 from atelier.ingest.csvfile import ROW, Chunk, CsvSource, prefetch, read_all
 from atelier.ingest.report import FileCounts, Quarantine
@@ -149,14 +149,6 @@ def image_paths(relative: pl.Expr, folder: Path, present: set[str]) -> pl.Expr:
     base = str(folder.resolve()) + os.sep
     found = relative.is_in(pl.Series(sorted(present), dtype=pl.String).implode())
     return pl.when(found).then(pl.lit(base) + relative).otherwise(None).alias("image_path")
-
-
-def age_group(age: pl.Expr, groups: Sequence[AgeGroup]) -> pl.Expr:
-    """Name of the configured band holding the (rounded) age; null outside every band."""
-    out = pl.lit(None, pl.String)
-    for g in reversed(groups):
-        out = pl.when(age.round(0).is_between(g.min, g.max)).then(pl.lit(g.name)).otherwise(out)
-    return out.alias("age_group")
 
 
 def bare_products(ids: Iterable[str], group_chars: int | None = None) -> pl.DataFrame:

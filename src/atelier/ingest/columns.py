@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 
 import polars as pl
 
+from atelier.config import AgeGroup
+
 US = "us"
 
 
@@ -90,3 +92,14 @@ def interaction_rule_index(
     if by_event:
         parts.append(event.replace_strict(by_event, default=None, return_dtype=pl.Int32))
     return pl.coalesce(parts) if parts else pl.lit(None, pl.Int32)
+
+
+def age_group(age: pl.Expr, groups: Sequence[AgeGroup]) -> pl.Expr:
+    """Name of the configured band holding the age rounded to whole years; null outside every band.
+
+    The column twin of :meth:`atelier.config.IngestSettings.age_group_of`.
+    """
+    out = pl.lit(None, pl.String)
+    for g in reversed(groups):
+        out = pl.when(age.round(0).is_between(g.min, g.max)).then(pl.lit(g.name)).otherwise(out)
+    return out.alias("age_group")

@@ -27,7 +27,6 @@ from atelier.ingest._common import (
     InteractionWriter,
     UserActivity,
     account_chunk,
-    age_group,
     attributes_json,
     bare_products,
     clean_catalogue,
@@ -42,7 +41,7 @@ from atelier.ingest._common import (
     trimmed,
     value_counts,
 )
-from atelier.ingest.columns import blank_to_null, parse_timestamps
+from atelier.ingest.columns import age_group, blank_to_null, parse_timestamps
 from atelier.ingest.report import IngestReport, Quarantine
 from atelier.schema import conform
 from atelier.store.tables import write_table

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from atelier.config import IngestSettings
-from atelier.ingest.columns import blank_to_null
+from atelier.ingest.columns import age_group, blank_to_null
 from atelier.ingest.csvfile import ROW
 from atelier.ingest.report import Quarantine
 from atelier.schema import conform
@@ -104,15 +104,7 @@ class UserAccumulator:
         users = users.with_columns(age_imputed=pl.lit(False))
         users, regression = self._impute_ages(users)
         stats["age_regression"] = regression
-        groups = s.age_groups
-        group_expr = pl.lit(None, pl.String)
-        for g in reversed(groups):
-            group_expr = (
-                pl.when(pl.col("age").round(0).is_between(g.min, g.max))
-                .then(pl.lit(g.name))
-                .otherwise(group_expr)
-            )
-        users = users.with_columns(age_group=group_expr).sort("user_id")
+        users = users.with_columns(age_group(pl.col("age"), s.age_groups)).sort("user_id")
         stats.update(
             rows=users.height,
             age_from_answer=int(users["birth_date"].is_not_null().sum()),
