@@ -145,17 +145,7 @@ def test_hm_users(hm_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     report = ingest("hm", [hm_dir], out, Settings())
     counts = file_counts(report, "customers.csv")
-    assert (
-        counts["rows_read"],
-        counts["rows_kept"],
-        counts["rows_quarantined"],
-        counts["rows_filtered_out"],
-    ) == (
-        7,
-        5,
-        1,
-        1,
-    )
+    assert fates(counts) == (7, 5, 1, 1)
     assert counts["quarantined_by_reason"] == {"missing_customer_id": 1}
     users = read_table(out, "users").sort("user_id")
     assert users["user_id"].to_list() == ["c1", "c2", "c3", "c4", "c5", "c9"]
@@ -269,17 +259,7 @@ def test_fashion_product_images(tmp_path: Path) -> None:
     report = ingest("fashion-product-images", [folder], out, Settings())
     assert report.to_dict()["reconciles"]
     counts = file_counts(report, "styles.csv")
-    assert (
-        counts["rows_read"],
-        counts["rows_kept"],
-        counts["rows_quarantined"],
-        counts["rows_filtered_out"],
-    ) == (
-        8,
-        4,
-        3,
-        1,
-    )
+    assert fates(counts) == (8, 4, 3, 1)
     assert counts["quarantined_by_reason"] == {"duplicate_id": 1, "malformed_csv_row": 1, "missing_id": 1}
     assert counts["filtered_out_by_reason"] == {"duplicate": 1}
     products = read_table(out, "products")
@@ -344,17 +324,7 @@ def test_events_csv_headerless_epochs(tmp_path: Path) -> None:
     report = ingest("events-csv", [path], out, settings_with(events_csv=TAOBAO_MAPPING))
     assert report.to_dict()["reconciles"]
     counts = file_counts(report, "UserBehavior.csv")
-    assert (
-        counts["rows_read"],
-        counts["rows_kept"],
-        counts["rows_quarantined"],
-        counts["rows_filtered_out"],
-    ) == (
-        9,
-        4,
-        3,
-        2,
-    )
+    assert fates(counts) == (9, 4, 3, 2)
     assert counts["quarantined_by_reason"] == {
         "bad_timestamp": 1,
         "malformed_csv_row": 1,
