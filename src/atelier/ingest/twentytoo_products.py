@@ -12,6 +12,7 @@ import polars as pl
 from atelier.ingest import fields as F
 from atelier.ingest.csvfile import ROW, CsvSource, read_all
 from atelier.ingest.report import IngestReport, Quarantine
+from atelier.progress import progress
 from atelier.schema import conform, polars_schema
 
 REQUIRED = ["product_id", "title", "price"]
@@ -148,23 +149,28 @@ def read_products(
     bad_details: list[str] = []
     seen: set[str] = set()
     unreadable = 0
-    for row in raw.iter_rows(named=True):
-        try:
-            product = clean_product(row)
-        except F.BadValue as exc:
-            bad_rows.append(row[ROW])
-            bad_reasons.append(exc.reason)
-            bad_details.append(str(exc))
-            continue
-        if product["product_id"] in seen:
-            bad_rows.append(row[ROW])
-            bad_reasons.append("duplicate_product_id")
-            bad_details.append(f"{product['product_id']} already read with other values; first row kept")
-            continue
-        seen.add(product["product_id"])
-        unreadable += product.pop("attributes_unreadable")
-        product["image_path"] = find_image(images_dir, product["product_id"], product.pop("preview_image"))
-        cleaned.append(product)
+    with progress() as bar:
+        task = bar.add_task(f"products {path.name}", total=raw.height)
+        for row in raw.iter_rows(named=True):
+            bar.advance(task)
+            try:
+                product = clean_product(row)
+            except F.BadValue as exc:
+                bad_rows.append(row[ROW])
+                bad_reasons.append(exc.reason)
+                bad_details.append(str(exc))
+                continue
+            if product["product_id"] in seen:
+                bad_rows.append(row[ROW])
+                bad_reasons.append("duplicate_product_id")
+                bad_details.append(f"{product['product_id']} already read with other values; first row kept")
+                continue
+            seen.add(product["product_id"])
+            unreadable += product.pop("attributes_unreadable")
+            product["image_path"] = find_image(
+                images_dir, product["product_id"], product.pop("preview_image")
+            )
+            cleaned.append(product)
     if bad_rows:
         bad = raw.join(
             pl.DataFrame(
