@@ -204,6 +204,12 @@ class SeenRows:
             slot[active] = (slot[active] + 1) & int(mask)
         return found
 
+    def first_seen(self, hashes: pl.Series) -> np.ndarray:
+        """Which rows are seen for the first time (not earlier in ``hashes``, nor in any earlier call); adds them."""
+        first = hashes.is_first_distinct().to_numpy() & ~self.contains(hashes.to_numpy())
+        self.add(hashes.filter(first).to_numpy())
+        return first
+
     def add(self, hashes: np.ndarray) -> None:
         """Add hashes that are distinct and not yet in the set."""
         keys = self._keys(hashes)

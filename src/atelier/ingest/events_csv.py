@@ -168,10 +168,9 @@ class EventLog:
         hashes = rows.select(pl.exclude(ROW, "_user", "_item", "_kind", "_ts")).hash_rows(
             seed=0x5EED, seed_1=1, seed_2=2, seed_3=3
         )
-        duplicate = (~hashes.is_first_distinct()).to_numpy() | self.seen.contains(hashes.to_numpy())
-        counts.filter_out("duplicate", int(duplicate.sum()))
-        self.seen.add(hashes.filter(~duplicate).to_numpy())
-        return rows.filter(~duplicate)
+        first = self.seen.first_seen(hashes)
+        counts.filter_out("duplicate", int((~first).sum()))
+        return rows.filter(first)
 
     def _interactions(self, rows: pl.DataFrame) -> pl.DataFrame:
         m = self.mapping

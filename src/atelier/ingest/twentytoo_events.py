@@ -106,11 +106,9 @@ class EventIngest:
         counts.filter_out("event_not_of_interest", rows.height - interest.height)
         self.watch.lap("user profiles, rows of interest")
 
-        hashes = interest["_hash"]
-        duplicate = (~hashes.is_first_distinct()).to_numpy() | self.seen.contains(hashes.to_numpy())
-        counts.filter_out("duplicate", int(duplicate.sum()))
-        interest = interest.filter(~duplicate)
-        self.seen.add(hashes.filter(~duplicate).to_numpy())
+        first = self.seen.first_seen(interest["_hash"])
+        counts.filter_out("duplicate", int((~first).sum()))
+        interest = interest.filter(first)
         self.watch.lap("duplicates")
 
         interest = interest.with_columns(

@@ -136,10 +136,7 @@ def read_products(
     quarantine.add_malformed("products", malformed, path)
     counts.quarantine("malformed_csv_row", len(malformed))
 
-    first = (
-        ~raw.select(pl.exclude(ROW)).is_duplicated()
-        | raw.select(pl.struct(pl.exclude(ROW)).is_first_distinct()).to_series()
-    )
+    first = raw.select(pl.struct(pl.exclude(ROW)).is_first_distinct()).to_series()
     counts.filter_out("duplicate", int((~first).sum()))
     raw = raw.filter(first)
 
