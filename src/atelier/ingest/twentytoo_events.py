@@ -195,13 +195,13 @@ class EventIngest:
             pl.lit(weights).gather(pl.col("_rule")).alias("weight"),
         )
         self.writer.write(table)
+        self.users.count_interactions(
+            table.select("user_id", "product_id", "kind").join(self.departments, on="product_id", how="left")
+        )
 
     def close(self) -> None:
-        """Finish the Parquet file and hand the interaction counts to the user profiles."""
+        """Finish the Parquet file."""
         stats = self.writer.close()
-        self.users.observe_interactions(
-            pl.scan_parquet(self.writer.path).join(self.departments.lazy(), on="product_id", how="left")
-        )
         self.report.tables.setdefault("interactions", {}).update(
             stats | {"dedup_hash_bytes": self.seen.nbytes, "seconds_by_step": self.watch.to_dict()}
         )

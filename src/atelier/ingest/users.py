@@ -34,7 +34,8 @@ class UserAccumulator:
         self.settings = settings
         self.summary: pl.DataFrame | None = None
         self.births: list[pl.DataFrame] = []
-        self.activity: pl.DataFrame | None = None
+        self._kind_parts: list[pl.DataFrame] = []  # user_id, kind, len
+        self._department_parts: list[pl.DataFrame] = []  # user_id, department, len
 
     def plans(self, rows: pl.LazyFrame, path: Path) -> list[pl.LazyFrame]:
         """What a chunk of raw rows (with ``_user`` and ``_ts``) says about users, as lazy queries.
@@ -70,12 +71,26 @@ class UserAccumulator:
         if births.height:
             self.births.append(births)
 
-    def observe_interactions(self, interactions: pl.LazyFrame) -> None:
-        """Count interactions per user, kind and department (features for the age regression)."""
-        # The streaming engine reads the file in batches: memory stays bounded however many events there are.
-        self.activity = (
-            interactions.group_by("user_id", "kind", "department").len().collect(engine="streaming")
+    def count_interactions(self, interactions: pl.DataFrame) -> None:
+        """Count a chunk's interactions per user and kind, and per user and department (``department`` column).
+
+        These are the activity features of the age regression. Counts are kept as two small tables (users x
+        kinds, users x departments), folded every few chunks so memory stays bounded by the users.
+        """
+        rows = interactions.lazy().with_columns(pl.col("department").fill_null("?"))
+        kinds, departments = pl.collect_all(
+            [rows.group_by("user_id", "kind").len(), rows.group_by("user_id", "department").len()]
         )
+        self._kind_parts.append(_detach(kinds))
+        self._department_parts.append(_detach(departments))
+        if len(self._kind_parts) >= 16:
+            self._fold_counts()
+
+    def _fold_counts(self) -> None:
+        for parts, key in ((self._kind_parts, "kind"), (self._department_parts, "department")):
+            if len(parts) > 1:
+                folded = pl.concat(parts).group_by("user_id", key).agg(pl.col("len").sum())
+                parts[:] = [folded]
 
     def finish(self, quarantine: Quarantine) -> tuple[pl.DataFrame, dict[str, Any]]:
         """The canonical users table and its statistics."""
@@ -187,18 +202,10 @@ class UserAccumulator:
         parts = [base.select("log_events").to_numpy()]
         parts.append(base.select("region").to_dummies().to_numpy())
         parts.append(base.select("platform").to_dummies().to_numpy())
-        if self.activity is not None and self.activity.height:
-            act = self.activity.with_columns(pl.col("department").fill_null("?"))
-            by_kind = (
-                act.group_by("user_id", "kind")
-                .agg(pl.col("len").sum())
-                .pivot("kind", index="user_id", values="len")
-            )
-            by_dept = (
-                act.group_by("user_id", "department")
-                .agg(pl.col("len").sum())
-                .pivot("department", index="user_id", values="len")
-            )
+        self._fold_counts()
+        if self._kind_parts and self._kind_parts[0].height:
+            by_kind = self._kind_parts[0].pivot("kind", index="user_id", values="len")
+            by_dept = self._department_parts[0].pivot("department", index="user_id", values="len")
             kind_cols = [c for c in by_kind.columns if c != "user_id"]
             dept_cols = [c for c in by_dept.columns if c != "user_id"]
             joined = (
