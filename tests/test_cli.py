@@ -52,6 +52,10 @@ def test_sample_then_ingest(tmp_path):
         (["ingest", "nope.csv", "other.csv", "--out", "x"], "nope.csv: file not found"),
         (["ingest", "-f", "xml", "a", "--out", "x"], "unknown format 'xml'"),
         (["ingest", "--config", "missing.toml", "a", "--out", "x"], "missing.toml not found"),
+        (
+            ["ingest", "--unknown-products", "drop", "a", "--out", "x"],
+            "invalid ingest option: unknown_products",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from atelier.config import Settings, load_settings
 from atelier.errors import ConfigError
+from atelier.ingest.columns import age_group
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "atelier.example.toml"
 
@@ -67,5 +69,6 @@ def test_rule_helpers():
     ingest = Settings().ingest
     assert "purchase" in ingest.events_of_interest
     assert ingest.buttons_of_interest == {"heart_button", "bag_button"}
-    assert ingest.age_group_of(30) == "25-34"
-    assert ingest.age_group_of(5) is None
+    ages = pl.Series([30.0, 5.0, 17.6, 100.0, None])
+    groups = pl.select(age_group(pl.lit(ages), ingest.age_groups)).to_series().to_list()
+    assert groups == ["25-34", None, "18-24", "65+", None]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
 from atelier import __version__
-from atelier.config import Settings, load_settings
+from atelier.config import load_settings, with_ingest
 from atelier.errors import AtelierError
 
 app = typer.Typer(
@@ -31,16 +31,6 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="TOML settings file (default: $ATELIER_CONFIG or ./atelier.toml)"),
 ]
-
-
-def _settings(config: Path | None, **ingest_overrides: Any) -> Settings:
-    """Settings from the file and environment, with the command line's ingest options on top."""
-    settings = load_settings(config)
-    changes = {k: v for k, v in ingest_overrides.items() if v is not None}
-    if changes:
-        merged = settings.ingest.model_dump() | changes
-        settings = load_settings(config, ingest=merged)
-    return settings
 
 
 @app.callback()
@@ -119,15 +109,17 @@ def ingest(
         "session": session_col,
         "column_names": columns.split(",") if columns else None,
     }
-    base = load_settings(config)
-    events_csv = base.ingest.events_csv.model_dump() | {k: v for k, v in mapping.items() if v is not None}
-    settings = _settings(
-        config,
-        chunk_size=chunk_size,
-        images_dir=str(images) if images else None,
-        unknown_products=unknown_products,
-        events_csv=events_csv,
-    )
+    settings = load_settings(config)
+    options = {
+        "chunk_size": chunk_size,
+        "images_dir": str(images) if images else None,
+        "unknown_products": unknown_products,
+    }
+    changes = {k: v for k, v in options.items() if v is not None}
+    columns_given = {k: v for k, v in mapping.items() if v is not None}
+    if columns_given:
+        changes["events_csv"] = settings.ingest.events_csv.model_dump() | columns_given
+    settings = with_ingest(settings, **changes)
     report = run_ingest(fmt, inputs, out_dir, settings)
     out.print(report.summary())
     log.info("report: %s", Path(out_dir) / "ingest_report.json")

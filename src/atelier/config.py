@@ -188,16 +188,6 @@ class IngestSettings(_Section):
             raise ValueError(f"min_age {self.min_age} must be below max_age {self.max_age}")
         return self
 
-    def age_group_of(self, age: float | None) -> str | None:
-        """Name of the age group holding ``age`` rounded to whole years (None when outside every group)."""
-        if age is None:
-            return None
-        whole = round(age)
-        for g in self.age_groups:
-            if g.min <= whole <= g.max:
-                return g.name
-        return None
-
 
 class SampleSettings(_Section):
     """Size of the synthetic shop that ``atelier sample`` and ``atelier demo`` write."""
@@ -257,3 +247,13 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
         raise ConfigError(f"{where} is invalid: {problems}") from None
     except Exception as exc:  # a TOML syntax error or an unreadable file
         raise ConfigError(f"cannot read config {toml_path}: {exc}") from None
+
+
+def with_ingest(settings: Settings, **changes: object) -> Settings:
+    """``settings`` with some ingest values replaced (e.g. from the command line), validated like the file."""
+    try:
+        ingest = IngestSettings.model_validate(settings.ingest.model_dump() | changes)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid ingest option: {problems}") from None
+    return settings.model_copy(update={"ingest": ingest})

@@ -95,10 +95,7 @@ def interaction_rule_index(
 
 
 def age_group(age: pl.Expr, groups: Sequence[AgeGroup]) -> pl.Expr:
-    """Name of the configured band holding the age rounded to whole years; null outside every band.
-
-    The column twin of :meth:`atelier.config.IngestSettings.age_group_of`.
-    """
+    """Name of the configured band holding the age rounded to whole years; null outside every band."""
     out = pl.lit(None, pl.String)
     for g in reversed(groups):
         out = pl.when(age.round(0).is_between(g.min, g.max)).then(pl.lit(g.name)).otherwise(out)

@@ -155,7 +155,6 @@ class Quarantine:
         self.dir = out_dir / "quarantine"
         self.dir.mkdir(parents=True, exist_ok=True)
         self._files: dict[str, tuple[IO[bytes], list[str]]] = {}
-        self.counts: Counter = Counter()
 
     def declare(self, table: str, raw_columns: list[str]) -> None:
         """Fix the columns of ``quarantine/<table>.csv``: metadata, the raw columns, and ``raw_text``."""
@@ -194,7 +193,6 @@ class Quarantine:
             ]
         )
         frame.write_csv(fh, include_header=False)
-        self.counts[table] += frame.height
 
     def add_malformed(
         self, table: str, malformed: list[tuple[int | None, str]], source_file: str | Path

@@ -9,11 +9,11 @@ import polars as pl
 
 from atelier.config import Settings
 from atelier.errors import InputError
+from atelier.ingest._common import bare_products, images_folder
 from atelier.ingest.report import IngestReport, Quarantine
 from atelier.ingest.twentytoo_events import EventIngest
 from atelier.ingest.twentytoo_products import read_products
-from atelier.schema import conform
-from atelier.store.tables import table_path, write_table
+from atelier.store.tables import write_table
 
 
 def ingest(inputs: Sequence[Path], out: Path, settings: Settings, report: IngestReport) -> None:
@@ -23,23 +23,19 @@ def ingest(inputs: Sequence[Path], out: Path, settings: Settings, report: Ingest
             f"twentytoo needs PRODUCTS.csv and at least one EVENTS.csv, found {len(inputs)} file(s)"
         )
     products_csv, *event_csvs = inputs
-    images_dir = (
-        Path(settings.ingest.images_dir) if settings.ingest.images_dir else products_csv.parent / "images"
-    )
     quarantine = Quarantine(out)
     try:
-        products = read_products(products_csv, report, quarantine, images_dir)
-        events = EventIngest(settings.ingest, products, table_path(out, "interactions"), report, quarantine)
+        images = images_folder(products_csv, settings.ingest)
+        products = read_products(products_csv, report, quarantine, images)
+        events = EventIngest(settings.ingest, products, out, report, quarantine)
         try:
             for path in event_csvs:
                 events.read_file(path)
         finally:
             events.close()
         if events.unknown_products:
-            bare = pl.DataFrame({"product_id": sorted(events.unknown_products)}).with_columns(
-                group_id=pl.col("product_id"), attributes=pl.lit('{"added_from_events": true}')
-            )
-            products = pl.concat([products, conform("products", bare)])
+            bare = bare_products(events.unknown_products)
+            products = pl.concat([products, bare])
             report.tables["products"]["added_from_events"] = bare.height
         users, user_stats = events.users.finish(quarantine)
     finally:

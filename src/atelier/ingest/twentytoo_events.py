@@ -18,12 +18,18 @@ from pathlib import Path
 import polars as pl
 
 from atelier.config import IngestSettings
-from atelier.ingest._common import InteractionWriter, SeenRows
+from atelier.ingest._common import (
+    REASON,
+    InteractionWriter,
+    SeenRows,
+    account_chunk,
+    quarantine_flagged,
+    read_chunks,
+)
 from atelier.ingest.columns import blank_to_null, interaction_rule_index, parse_timestamps, product_ids
-from atelier.ingest.csvfile import ROW, CsvSource, prefetch
+from atelier.ingest.csvfile import ROW, CsvSource
 from atelier.ingest.report import FileCounts, IngestReport, Quarantine, Stopwatch
 from atelier.ingest.users import UserAccumulator
-from atelier.progress import progress
 
 REQUIRED = ["User_ID", "Session_ID", "event_time", "event_name", "button_name", "product_package"]
 OPTIONAL = ["Question", "Answer", "city", "region", "platform"]
@@ -37,7 +43,7 @@ class EventIngest:
         self,
         settings: IngestSettings,
         catalogue: pl.DataFrame,
-        out_path: Path,
+        out: Path,
         report: IngestReport,
         quarantine: Quarantine,
     ) -> None:
@@ -52,24 +58,19 @@ class EventIngest:
         self.rules = settings.interaction_rules
         self.keep_unknown = (settings.unknown_products or "quarantine") == "keep"
         self.unknown_products: set[str] = set()
-        self.writer = InteractionWriter(out_path.parent)
+        self.writer = InteractionWriter(out)
 
     def read_file(self, path: Path) -> FileCounts:
         """Ingest one events CSV, chunk by chunk."""
         source = CsvSource(path, REQUIRED, OPTIONAL, chunk_rows=self.settings.chunk_size)
         counts = self.report.file(path, "interactions")
         self.quarantine.declare("interactions", source.columns)
-        with progress() as bar:
-            task = bar.add_task(f"events {path.name}", total=source.size)
-            self.watch.reset()
-            for chunk in prefetch(source.chunks()):
-                self.watch.lap("wait for reader")
-                counts.read(chunk.rows.height + len(chunk.malformed))
-                self.quarantine.add_malformed("interactions", chunk.malformed, path)
-                counts.quarantine("malformed_csv_row", len(chunk.malformed))
-                if chunk.rows.height:
-                    self._chunk(chunk.rows, path, counts)
-                bar.update(task, completed=chunk.bytes_done)
+        self.watch.reset()
+        for chunk in read_chunks(source, f"events {path.name}"):
+            self.watch.lap("wait for reader")
+            account_chunk(chunk, "interactions", path, counts, self.quarantine)
+            if chunk.rows.height:
+                self._chunk(chunk.rows, path, counts)
         return counts
 
     def _chunk(self, rows: pl.DataFrame, path: Path, counts: FileCounts) -> None:
@@ -111,17 +112,18 @@ class EventIngest:
         interest = interest.filter(first)
         self.watch.lap("duplicates")
 
+        interest = interest.with_columns(_n=pl.col("_ids").list.len().fill_null(0))
         interest = interest.with_columns(
-            _n=pl.col("_ids").list.len().fill_null(0),
-            _reason=pl.when(pl.col("_user").is_null())
+            pl.when(pl.col("_user").is_null())
             .then(pl.lit("missing_user_id"))
             .when(pl.col("_ts").is_null())
             .then(pl.lit("bad_timestamp"))
-            .when(pl.col("_ids").list.len().fill_null(0) == 0)
-            .then(pl.lit("no_product_id")),
+            .when(pl.col("_n") == 0)
+            .then(pl.lit("no_product_id"))
+            .alias(REASON)
         )
-        self._quarantine(rows, interest.filter(pl.col("_reason").is_not_null()), path, counts)
-        good = interest.filter(pl.col("_reason").is_null())
+        self._quarantine(rows, interest.filter(pl.col(REASON).is_not_null()), path, counts)
+        good = interest.filter(pl.col(REASON).is_null())
 
         # Nearly every row names one product: check those without exploding.
         catalogue = self.catalogue_ids.implode()
@@ -148,7 +150,9 @@ class EventIngest:
         unknown_single = single.filter(~pl.col("_known"))
         unknown_multi = multi.filter(~pl.col("_any")).unique(ROW, keep="first", maintain_order=True)
         for unknown in (unknown_single, unknown_multi):
-            self._quarantine(rows, unknown.with_columns(_reason=pl.lit("unknown_product")), path, counts)
+            self._quarantine(
+                rows, unknown.with_columns(pl.lit("unknown_product").alias(REASON)), path, counts
+            )
         # Unknown ids next to known ones in a kept row: the row is kept, the stray id is recorded.
         stray = multi.filter(pl.col("_any") & ~pl.col("_known"))
         if stray.height:
@@ -174,12 +178,9 @@ class EventIngest:
 
     def _quarantine(self, rows: pl.DataFrame, bad: pl.DataFrame, path: Path, counts: FileCounts) -> None:
         """Quarantine the raw ``rows`` whose record numbers ``bad`` lists, with ``bad``'s reasons."""
-        if bad.height == 0:
-            return
-        raw = rows.select([*RAW, ROW]).join(bad.select(ROW, "_reason"), on=ROW, how="inner").sort(ROW)
-        self.quarantine.add("interactions", raw.drop("_reason"), path, raw["_reason"])
-        for reason, n in raw.group_by("_reason").len().iter_rows():
-            counts.quarantine(reason, n)
+        if bad.height:
+            raw = rows.select([*RAW, ROW]).join(bad.select(ROW, REASON), on=ROW).sort(ROW)
+            quarantine_flagged(raw, "interactions", path, counts, self.quarantine)
 
     def _write(self, kept: pl.DataFrame) -> None:
         kinds = pl.Series([r.kind for r in self.rules], dtype=pl.String)

@@ -10,7 +10,8 @@ from typing import Any
 import polars as pl
 
 from atelier.ingest import fields as F
-from atelier.ingest.csvfile import ROW, CsvSource, read_all
+from atelier.ingest._common import drop_exact_duplicates, files_under, read_counted
+from atelier.ingest.csvfile import ROW, CsvSource
 from atelier.ingest.report import IngestReport, Quarantine
 from atelier.progress import progress
 from atelier.schema import conform, polars_schema
@@ -107,38 +108,24 @@ def clean_product(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def find_image(images_dir: Path | None, product_id: str, preview: str | None) -> str | None:
-    """Local picture of a product: the ``preview_image`` file or ``<product_id>.<ext>`` in ``images_dir``.
-
-    ``images_dir`` should be absolute; the path returned is ``images_dir/<name>``.
-    """
-    if images_dir is None:
-        return None
+def find_image(images_dir: Path, present: set[str], product_id: str, preview: str | None) -> str | None:
+    """Local picture of a product: the ``preview_image`` file or ``<product_id>.<ext>`` among the files
+    ``present`` in ``images_dir`` (listed once by :func:`files_under`, not one ``stat`` per product)."""
     names = ([os.path.basename(preview)] if preview else []) + [product_id + s for s in _IMAGE_SUFFIXES]
     for name in names:
-        candidate = os.path.join(images_dir, name)
-        if os.path.isfile(candidate):
-            return candidate
+        if name in present:
+            return os.path.join(images_dir, name)
     return None
 
 
-def read_products(
-    path: Path, report: IngestReport, quarantine: Quarantine, images_dir: Path | None
-) -> pl.DataFrame:
+def read_products(path: Path, report: IngestReport, quarantine: Quarantine, images_dir: Path) -> pl.DataFrame:
     """Read, clean and de-duplicate a TwentyToo products CSV into the canonical products table."""
-    source = CsvSource(path, REQUIRED, OPTIONAL)
-    if images_dir is not None:
-        images_dir = images_dir.resolve() if images_dir.is_dir() else None
-    raw, malformed = read_all(source)
     counts = report.file(path, "products")
-    counts.read(raw.height + len(malformed))
-    quarantine.declare("products", source.columns)
-    quarantine.add_malformed("products", malformed, path)
-    counts.quarantine("malformed_csv_row", len(malformed))
-
-    first = raw.select(pl.struct(pl.exclude(ROW)).is_first_distinct()).to_series()
-    counts.filter_out("duplicate", int((~first).sum()))
-    raw = raw.filter(first)
+    raw = drop_exact_duplicates(
+        read_counted(CsvSource(path, REQUIRED, OPTIONAL), "products", counts, quarantine), counts
+    )
+    images_dir = images_dir.resolve()
+    present = files_under(images_dir)
 
     cleaned: list[dict[str, Any]] = []
     bad_rows: list[int] = []
@@ -165,7 +152,7 @@ def read_products(
             seen.add(product["product_id"])
             unreadable += product.pop("attributes_unreadable")
             product["image_path"] = find_image(
-                images_dir, product["product_id"], product.pop("preview_image")
+                images_dir, present, product["product_id"], product.pop("preview_image")
             )
             cleaned.append(product)
     if bad_rows:

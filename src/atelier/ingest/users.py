@@ -22,7 +22,7 @@ from atelier.config import IngestSettings
 from atelier.ingest.columns import age_group, blank_to_null
 from atelier.ingest.csvfile import ROW
 from atelier.ingest.report import Quarantine
-from atelier.schema import conform
+from atelier.schema import conform, empty
 
 _LAST = ("city", "region", "platform")
 
@@ -97,13 +97,7 @@ class UserAccumulator:
         s = self.settings
         stats: dict[str, Any] = {}
         if self.summary is None or self.summary.height == 0:
-            return conform(
-                "users",
-                pl.DataFrame(
-                    {"user_id": [], "age_imputed": [], "n_events": []},
-                    schema={"user_id": pl.String, "age_imputed": pl.Boolean, "n_events": pl.Int64},
-                ),
-            ), {"rows": 0}
+            return empty("users"), {"rows": 0}
         users = self.summary.rename({"_user": "user_id"}).with_columns(
             [blank_to_null(pl.col(c)).alias(c) for c in _LAST]
         )
