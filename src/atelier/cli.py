@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from atelier import __version__
-from atelier.config import load_settings, with_ingest
+from atelier.config import load_settings, with_section
 from atelier.errors import AtelierError
 
 app = typer.Typer(
@@ -119,10 +119,46 @@ def ingest(
     columns_given = {k: v for k, v in mapping.items() if v is not None}
     if columns_given:
         changes["events_csv"] = settings.ingest.events_csv.model_dump() | columns_given
-    settings = with_ingest(settings, **changes)
+    settings = with_section(settings, "ingest", **changes)
     report = run_ingest(fmt, inputs, out_dir, settings)
     out.print(report.summary())
     log.info("report: %s", Path(out_dir) / "ingest_report.json")
+
+
+@app.command()
+def evaluate(
+    data_dir: Annotated[Path, typer.Argument(help="data folder written by `atelier ingest`")],
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for metrics.json, report.md, report.html")],
+    split_date: Annotated[
+        str | None,
+        typer.Option(help="YYYY-MM-DD: train before, test from (default: the source's natural split)"),
+    ] = None,
+    leave_last: Annotated[
+        int | None, typer.Option(help="instead of a date: hold out each user's last N interactions")
+    ] = None,
+    k: Annotated[list[str] | None, typer.Option("--k", help="cut-offs, e.g. --k 5,10 or --k 12")] = None,
+    widgets: Annotated[str | None, typer.Option(help="comma-separated: together,similar,personal")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed (same seed, same report)")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Measure every widget's methods beside the popularity and random baselines; write the report."""
+    from atelier.evaluate import evaluate as run_evaluate
+    from atelier.evaluate.report import headline, write_report
+
+    options: dict[str, object] = {
+        "split_date": split_date,
+        "k": [part for value in k for part in value.split(",") if part.strip()] if k else None,
+        "widgets": widgets.split(",") if widgets else None,
+        "seed": seed,
+    }
+    if leave_last is not None:
+        options |= {"split": "last-n", "leave_last": leave_last}
+    settings = load_settings(config)
+    settings = with_section(settings, "evaluate", **{k: v for k, v in options.items() if v is not None})
+    evaluation = run_evaluate(data_dir, settings)
+    paths = write_report(evaluation, out_dir)
+    out.print(headline(evaluation))
+    log.info("report: %s (and %s, %s)", paths["html"], paths["markdown"].name, paths["metrics"].name)
 
 
 @app.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -198,6 +199,49 @@ class SampleSettings(_Section):
     seed: int = 7
 
 
+class ModelSettings(_Section):
+    """Settings the models share."""
+
+    recent_days: float = Field(14.0, gt=0, description="window of the popular_recent baseline, in days")
+    seed: int = 7
+
+
+Widget = Literal["together", "similar", "personal"]
+WIDGETS: tuple[Widget, ...] = ("together", "similar", "personal")
+
+
+class EvaluateSettings(_Section):
+    """How ``atelier evaluate`` splits the data, what it measures and how it reports."""
+
+    k: list[int] = Field(default_factory=lambda: [5, 10], min_length=1)
+    split: Literal["date", "last-n"] = "date"
+    split_date: date | None = None
+    test_days: int = Field(30, ge=1)
+    leave_last: int = Field(1, ge=1)
+    basket_holdout: float = Field(0.2, gt=0, lt=1)
+    truth_kinds: list[InteractionKind] = Field(
+        default_factory=lambda: ["view", "click", "wishlist", "bag", "purchase"], min_length=1
+    )
+    exclude_seen: bool = True
+    basket_kinds: list[InteractionKind] = Field(default_factory=lambda: ["bag", "purchase"], min_length=1)
+    similar_labels: list[str] = Field(
+        default_factory=lambda: ["department", "color", "target_audience"], min_length=1
+    )
+    similar_queries: int = Field(2_000, ge=10)
+    segments: list[str] = Field(default_factory=lambda: ["age_group"])
+    widgets: list[Widget] = Field(default_factory=lambda: list(WIDGETS), min_length=1)
+    baseline: str = "popular"
+    bootstrap: int = Field(200, ge=20)
+    seed: int = 7
+
+    @field_validator("k")
+    @classmethod
+    def _k_positive(cls, k: list[int]) -> list[int]:
+        if any(v < 1 for v in k):
+            raise ValueError(f"every k must be at least 1, found {k}")
+        return sorted(set(k))
+
+
 class Settings(BaseSettings):
     """Every setting of Atelier, validated once."""
 
@@ -207,6 +251,8 @@ class Settings(BaseSettings):
 
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     sample: SampleSettings = Field(default_factory=SampleSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -249,11 +295,12 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
         raise ConfigError(f"cannot read config {toml_path}: {exc}") from None
 
 
-def with_ingest(settings: Settings, **changes: object) -> Settings:
-    """``settings`` with some ingest values replaced (e.g. from the command line), validated like the file."""
+def with_section(settings: Settings, section: str, **changes: object) -> Settings:
+    """``settings`` with some values of one section replaced (e.g. from the command line), validated like the file."""
+    current = getattr(settings, section)
     try:
-        ingest = IngestSettings.model_validate(settings.ingest.model_dump() | changes)
+        updated = type(current).model_validate(current.model_dump() | changes)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid ingest option: {problems}") from None
-    return settings.model_copy(update={"ingest": ingest})
+        raise ConfigError(f"invalid {section} option: {problems}") from None
+    return settings.model_copy(update={section: updated})

@@ -26,3 +26,9 @@ class NotFoundError(AtelierError):
     """An id (product, user) that the data does not hold."""
 
     http_status = 404
+
+
+class NotFittedError(AtelierError):
+    """A model was asked for recommendations (or saved) before ``fit``."""
+
+    http_status = 500

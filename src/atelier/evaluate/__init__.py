@@ -1,0 +1,109 @@
+"""``atelier evaluate``: split the data, run every widget's protocol on the baselines and models, report.
+
+evaluation = evaluate(data_dir, settings)      # measure
+write_report(evaluation, report_dir)           # metrics.json, report.md, report.html, plots/
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from atelier.config import Settings
+from atelier.evaluate import protocols
+from atelier.evaluate.results import Comparison, Row, summarize
+from atelier.evaluate.splits import Split, make_split
+from atelier.features.dataset import Dataset
+from atelier.models import make_model, models_for
+from atelier.models.base import Recommender
+from atelier.progress import progress
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS = {"together": protocols.together, "similar": protocols.similar, "personal": protocols.personal}
+
+
+@dataclass
+class Evaluation:
+    """Everything ``atelier evaluate`` measured, ready to be written as a report."""
+
+    data_dir: str
+    split: str
+    ks: list[int]
+    baseline: str
+    bootstrap: int
+    seed: int
+    rows: list[Row] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+    populations: list[dict] = field(default_factory=list)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+
+def evaluate(
+    data_dir: str | Path,
+    settings: Settings,
+    extra_models: Mapping[str, Mapping[str, Recommender]] | None = None,
+) -> Evaluation:
+    """Measure every registered model (and ``extra_models[widget]``) with each widget's protocol."""
+    ev = settings.evaluate
+    data = Dataset.load(data_dir)
+    split = make_split(data, ev, _source_format(Path(data_dir)))
+    log.info(
+        "split %s: %s training and %s test interactions",
+        split.description,
+        f"{split.train.interactions.height:,}",
+        f"{split.test.height:,}",
+    )
+    result = Evaluation(str(data_dir), split.description, ev.k, ev.baseline, ev.bootstrap, ev.seed)
+    with progress() as bar:
+        for widget in ev.widgets:
+            models, notes = _fitted_models(widget, split, settings, (extra_models or {}).get(widget, {}))
+            task = bar.add_task(f"evaluate {widget}", total=2 * len(models))
+            bar.advance(task, len(models))
+            populations, protocol_notes = PROTOCOLS[widget](
+                split, models, ev, lambda _method, task=task: bar.advance(task)
+            )
+            result.notes[widget] = notes + protocol_notes
+            for pop in populations:
+                result.populations.append(
+                    {"widget": widget, "population": pop.name, "n_users": pop.n_queries}
+                )
+                rows, comparisons = summarize(pop, ev.baseline, ev.seed)
+                result.rows += rows
+                result.comparisons += comparisons
+    return result
+
+
+def _fitted_models(
+    widget: str, split: Split, settings: Settings, extra: Mapping[str, Recommender]
+) -> tuple[dict[str, Recommender], list[str]]:
+    train = (
+        protocols.basket_training_data(split.train, settings.evaluate)
+        if widget == "together"
+        else split.train
+    )
+    has_interactions = train.interactions.height > 0
+    models: dict[str, Recommender] = {}
+    notes = []
+    for name in models_for(widget):
+        model = make_model(name, settings)
+        if model.needs_interactions and not has_interactions:
+            notes.append(f"{name} left out: the training data has no interactions to learn from")
+            continue
+        models[name] = model.fit(train)
+    for name, model in extra.items():
+        models[name] = model.fit(train)
+    return models, notes
+
+
+def _source_format(data_dir: Path) -> str | None:
+    report = data_dir / "ingest_report.json"
+    if not report.is_file():
+        return None
+    return json.loads(report.read_text()).get("format")
+
+
+__all__ = ["Evaluation", "evaluate"]

@@ -1,0 +1,54 @@
+"""Item features from the catalogue's categorical columns (one-hot), and label codes for evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+from sklearn.preprocessing import normalize
+
+from atelier.errors import InputError
+
+ATTRIBUTE_PREFIX = "attributes."
+
+
+def label_column(products: pl.DataFrame, name: str) -> pl.Series:
+    """A catalogue column by name; ``attributes.<key>`` reads a key of the attributes JSON."""
+    if name.startswith(ATTRIBUTE_PREFIX):
+        key = name.removeprefix(ATTRIBUTE_PREFIX)
+        raws = (
+            products["attributes"].to_list() if "attributes" in products.columns else [None] * products.height
+        )
+        values = [_attribute(raw, key) for raw in raws]
+        return pl.Series(name, values, dtype=pl.String)
+    if name not in products.columns:
+        raise InputError(f"unknown product column {name!r} (expected a products column or attributes.<key>)")
+    return products[name].cast(pl.String).alias(name)
+
+
+def label_codes(products: pl.DataFrame, name: str) -> np.ndarray:
+    """Integer code of each item's value of column ``name`` (-1 where missing or blank)."""
+    values = label_column(products, name).str.strip_chars()
+    values = pl.select(pl.when(values != "").then(values)).to_series()
+    return values.cast(pl.Categorical).to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+
+
+def one_hot(products: pl.DataFrame, columns: list[str]) -> sp.csr_matrix:
+    """Items x (column, value) one-hot features, each row L2-normalised (rows of items without values stay 0)."""
+    blocks = []
+    for name in columns:
+        codes = label_codes(products, name)
+        known = codes >= 0
+        width = int(codes.max()) + 1 if known.any() else 0
+        rows = np.flatnonzero(known)
+        blocks.append(sp.csr_matrix((np.ones(len(rows)), (rows, codes[known])), shape=(len(codes), width)))
+    return normalize(sp.hstack(blocks).tocsr(), norm="l2") if blocks else sp.csr_matrix((products.height, 0))
+
+
+def _attribute(raw: str | None, key: str) -> str | None:
+    if not raw:
+        return None
+    value = json.loads(raw).get(key)
+    return None if value is None else str(value)

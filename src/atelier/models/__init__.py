@@ -1,0 +1,37 @@
+"""Models behind the three widgets, all keeping the contract of :mod:`atelier.models.base`.
+
+Adding a model adds one line to ``REGISTRY`` (a factory reading its settings); the shared contract tests and
+``atelier evaluate`` pick it up from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from atelier.config import Settings
+from atelier.errors import InputError
+from atelier.models.base import Recommender
+from atelier.models.popular import Popular, RandomItems, RecentPopular
+
+REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]] = {
+    "popular": (Popular, lambda s: Popular()),
+    "popular_recent": (RecentPopular, lambda s: RecentPopular(s.models.recent_days)),
+    "random": (RandomItems, lambda s: RandomItems(s.models.seed)),
+}
+#: the baselines every evaluation runs beside the models
+BASELINES = ("popular", "popular_recent", "random")
+
+
+def make_model(name: str, settings: Settings) -> Recommender:
+    """A fresh (unfitted) model by registry name, configured from ``settings``."""
+    if name not in REGISTRY:
+        raise InputError(f"unknown model {name!r} (expected one of {', '.join(REGISTRY)})")
+    return REGISTRY[name][1](settings)
+
+
+def models_for(widget: str) -> list[str]:
+    """Registry names of the models that can serve ``widget``."""
+    return [name for name, (cls, _) in REGISTRY.items() if widget in cls.widgets]
+
+
+__all__ = ["BASELINES", "REGISTRY", "Recommender", "make_model", "models_for"]
