@@ -3,27 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-
-def atelier(*args: str, cwd=None, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = (
-        os.environ
-        | {"ATELIER_SAMPLE__PRODUCTS": "40", "ATELIER_SAMPLE__USERS": "60", "ATELIER_SAMPLE__EVENTS": "3000"}
-        | (env_extra or {})
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "atelier.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
+from cli_support import atelier
 
 
 def test_help_lists_the_commands():

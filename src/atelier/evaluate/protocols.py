@@ -106,7 +106,7 @@ def together(
     rng = np.random.default_rng(settings.seed)
     sizes = baskets["item"].list.len().to_numpy() if n else np.zeros(0, dtype=np.int64)
     hidden_pos = (rng.random(n) * sizes).astype(np.int64)
-    items = baskets["item"].explode().to_numpy() if n else np.zeros(0, dtype=np.int64)
+    items = baskets["item"].explode(empty_as_null=False).to_numpy() if n else np.zeros(0, dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     is_hidden = np.zeros(len(items), dtype=bool)
     is_hidden[starts + hidden_pos] = True
