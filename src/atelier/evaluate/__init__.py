@@ -60,6 +60,9 @@ def evaluate(
     result = Evaluation(str(data_dir), split.description, ev.k, ev.baseline, ev.bootstrap, ev.seed)
     with progress() as bar:
         for widget in ev.widgets:
+            if widget != "similar" and split.test.height == 0:
+                result.notes[widget] = [f"not measured: {split.description}"]
+                continue
             models, notes = _fitted_models(widget, split, settings, (extra_models or {}).get(widget, {}))
             task = bar.add_task(f"evaluate {widget}", total=2 * len(models))
             bar.advance(task, len(models))
@@ -68,10 +71,15 @@ def evaluate(
             )
             result.notes[widget] = notes + protocol_notes
             for pop in populations:
+                if pop.n_queries == 0:
+                    result.notes[widget].append(f"{pop.name}: none in the test data, not measured")
+                    continue
                 result.populations.append(
                     {"widget": widget, "population": pop.name, "n_users": pop.n_queries}
                 )
-                rows, comparisons = summarize(pop, ev.baseline, ev.seed)
+                # Without the configured baseline (a catalogue without events has no popularity) use random.
+                baseline = ev.baseline if ev.baseline in pop.values else "random"
+                rows, comparisons = summarize(pop, baseline, ev.seed)
                 result.rows += rows
                 result.comparisons += comparisons
     return result

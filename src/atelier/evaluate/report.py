@@ -28,6 +28,13 @@ WIDGET_TITLES = {
 # The figure each widget is judged by first.
 HEADLINE = {"together": "hit_rate", "similar": "precision", "personal": "ndcg"}
 TABLE_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr", "coverage", "novelty", "diversity")
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:84rem;margin:2rem auto;padding:0 1rem;color:#222}"
+    "table{border-collapse:collapse;font-size:0.85rem;margin:0.5rem 0 1rem}"
+    "td,th{border:1px solid #ccc;padding:0.25rem 0.5rem;text-align:right}"
+    "td:first-child,th:first-child{text-align:left}th{background:#f4f4f4}"
+    "img{max-width:100%}figure{margin:1rem 0}figcaption{color:#555;font-size:0.9rem}"
+)
 READING = (
     "Each figure is a mean over the population's queries (users, baskets or catalogue items) with its bootstrap "
     "standard error (± SE, resampling the queries). A comparison with the baseline is the mean paired difference on "
@@ -92,15 +99,15 @@ def metrics_document(evaluation: Evaluation) -> dict:
 def headline(ev: Evaluation) -> Table_:
     """A terminal table: each widget's headline metric at the largest k, per method, against the baseline."""
     k = max(ev.ks)
-    table = Table_(title=f"evaluation at k={k} ({ev.split})")
-    for column in ("widget", "population", "method", "metric", "value ± SE", f"vs {ev.baseline}", "n"):
+    table = Table_(title=f"evaluation at k={k} ({ev.split}; differences within 2 SE are noise)")
+    for column in ("widget", "population", "method", "metric", "value ± SE", "vs baseline", "n"):
         table.add_column(column, justify="left" if column in {"widget", "population", "method"} else "right")
     verdicts = {(c.widget, c.population, c.method, c.metric): c for c in ev.comparisons if c.k == k}
     for r in ev.rows:
         if r.segment != "all" or r.k != k or r.metric != HEADLINE[r.widget]:
             continue
         c = verdicts.get((r.widget, r.population, r.method, r.metric))
-        versus = f"{c.diff:+.4f} ± {c.se:.4f} {c.verdict}" if c else "–"
+        versus = f"{c.diff:+.4f} ± {c.se:.4f} {c.verdict} (vs {c.baseline})" if c else "baseline"
         table.add_row(r.widget, r.population, r.method, f"{r.metric}@{k}", _pm(r), versus, f"{r.n_users:,}")
     return table
 
@@ -158,13 +165,15 @@ def _metric_table(rows: list[Row], k: int) -> Table:
 
 def _comparison_table(ev: Evaluation, widget: str, population: str, k: int) -> Table | Paragraph:
     by_method: dict[str, dict[str, str]] = defaultdict(dict)
+    baselines = set()
     for c in ev.comparisons:
         if c.widget == widget and c.population == population and c.k == k and c.metric in TABLE_METRICS[:6]:
             by_method[c.method][c.metric] = f"{c.diff:+.4f} ± {c.se:.4f} {c.verdict}"
+            baselines.add(c.baseline)
     if not by_method:
-        return Paragraph(f"No comparison with `{ev.baseline}`: it was not measured on these queries.")
+        return Paragraph("No comparison: a single method was measured on these queries.")
     metrics = [m for m in TABLE_METRICS[:6] if any(m in cells for cells in by_method.values())]
-    header = [f"difference vs `{ev.baseline}`", *[f"{m}@{k}" for m in metrics]]
+    header = [f"difference vs `{', '.join(sorted(baselines))}`", *[f"{m}@{k}" for m in metrics]]
     return Table(
         header, [[f"`{m}`", *[cells.get(x, "–") for x in metrics]] for m, cells in by_method.items()]
     )
@@ -321,10 +330,7 @@ def _markdown(blocks: list[Block]) -> str:
 def _html(blocks: list[Block], out: Path) -> str:
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Atelier evaluation report</title>",
-        "<style>body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}"
-        "table{border-collapse:collapse;margin:0.5rem 0 1rem}td,th{border:1px solid #ccc;padding:0.25rem 0.5rem;"
-        "text-align:right}td:first-child,th:first-child{text-align:left}th{background:#f4f4f4}"
-        "img{max-width:100%}figure{margin:1rem 0}figcaption{color:#555;font-size:0.9rem}</style></head><body>",
+        f"<style>{STYLE}</style></head><body>",
     ]
     for b in blocks:
         if isinstance(b, Heading):

@@ -44,7 +44,9 @@ def one_hot(products: pl.DataFrame, columns: list[str]) -> sp.csr_matrix:
         width = int(codes.max()) + 1 if known.any() else 0
         rows = np.flatnonzero(known)
         blocks.append(sp.csr_matrix((np.ones(len(rows)), (rows, codes[known])), shape=(len(codes), width)))
-    return normalize(sp.hstack(blocks).tocsr(), norm="l2") if blocks else sp.csr_matrix((products.height, 0))
+    if not blocks or sum(b.shape[1] for b in blocks) == 0:
+        return sp.csr_matrix((products.height, 0))
+    return normalize(sp.hstack(blocks).tocsr(), norm="l2")
 
 
 def _attribute(raw: str | None, key: str) -> str | None:
