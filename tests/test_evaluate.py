@@ -187,3 +187,49 @@ def test_missing_data_folder_is_a_clear_error(tmp_path):
     result = atelier("evaluate", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"))
     assert result.returncode == 2
     assert "products.parquet not found" in result.stderr
+
+
+def test_a_basket_cut_in_two_by_the_split_does_not_teach_its_own_pair():
+    from atelier.evaluate.protocols import basket_training_data
+    from atelier.evaluate.splits import leave_last_n
+    from evaluate_fixtures import tiny_dataset
+
+    rows = [("u1", "x", "2024-01-01", "s1"), ("u1", "y", "2024-01-01", "s1"), ("u1", "z", "2024-01-05", "s2")]
+    rows += [("u1", "w", "2024-01-06", "s2")]
+    split = leave_last_n(tiny_dataset(rows), 1)  # w is held out, z (same session s2) stays in training
+    assert split.test["product_id"].to_list() == ["w"]
+    learned = basket_training_data(split, load_settings().evaluate).interactions["product_id"].to_list()
+    assert learned == ["x", "y"]
+
+
+def test_similar_queries_without_the_label_are_not_scored_on_it():
+    from atelier.evaluate.protocols import similar
+    from atelier.evaluate.splits import Split
+    from atelier.models.popular import RandomItems
+    from evaluate_fixtures import tiny_dataset
+
+    products = [
+        {"product_id": p, "group_id": p, "title": p, "department": "Dresses", "color": c}
+        for p, c in [("a", "red"), ("b", "red"), ("c", None), ("d", None), ("e", "blue")]
+    ]
+    data = tiny_dataset([("u1", "a", "2024-01-01", "s1")], products)
+    settings = with_section(load_settings(), "evaluate", similar_labels=["department", "color"]).evaluate
+    populations, _ = similar(
+        Split(data, data.interactions, "none"), {"random": RandomItems().fit(data)}, settings
+    )
+    sizes = {pop.name: pop.n_queries for pop in populations}
+    assert sizes == {"same department": 5, "same color": 3}
+
+
+def test_split_date_and_leave_last_together_are_refused(ingested, tmp_path):
+    result = atelier(
+        "evaluate",
+        str(ingested[0]),
+        "--out",
+        str(tmp_path),
+        "--split-date",
+        "2023-06-01",
+        "--leave-last",
+        "1",
+    )
+    assert result.returncode == 2 and "give one of them" in result.stderr

@@ -114,7 +114,9 @@ def test_coverage_counts_distinct_items_over_candidates_and_resamples():
     recs = np.array([[0, 1], [1, 2], [PAD, PAD]])
     assert coverage(recs, 2, 10)[0] == pytest.approx(0.3)
     assert coverage(recs, 1, 10)[0] == pytest.approx(0.2)
-    weights = np.array([[1.0, 0, 2], [0, 3.0, 0]])  # resample 1 draws query 0 and 2; resample 2 query 1
+    weights = sp.csr_matrix(
+        np.array([[1.0, 0, 2], [0, 3.0, 0]])
+    )  # resample 1 draws query 0 and 2; resample 2 query 1
     assert coverage(recs, 2, 10, weights).tolist() == pytest.approx([0.2, 0.2])
 
 
@@ -143,3 +145,6 @@ def test_bootstrap_skips_undefined_values_and_same_seed_same_error():
     assert a.n == 3 and a.value == pytest.approx(2 / 3)
     empty = Bootstrap(0, 50, seed=9).estimate(np.array([]))
     assert empty.n == 0 and math.isnan(empty.value)
+    # One query cannot show its spread: no error rather than a false certainty of zero.
+    single = Bootstrap(1, 50, seed=9).estimate(np.array([0.5]))
+    assert single.value == 0.5 and math.isnan(single.se)

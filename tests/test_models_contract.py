@@ -93,8 +93,9 @@ def test_popular_ranks_by_distinct_users_and_never_offers_unseen_items(data):
 
 
 def test_recent_popular_puts_the_last_days_first(data):
-    items, _ = RecentPopular(window_days=7).fit(data).recommend(np.array([0]), 3)
-    assert data.items.to_ids(items[0]).tolist() == ["c", None, None]
+    items, _ = RecentPopular(window_days=7).fit(data).recommend(np.array([0]), 4)
+    # c is the only item of the last week; all-time popularity orders the rest; d was never bought.
+    assert data.items.to_ids(items[0]).tolist() == ["c", "a", "b", None]
     items, _ = RecentPopular(window_days=40).fit(data).recommend(np.array([0]), 3)
     assert data.items.to_ids(items[0]).tolist() == ["a", "b", "c"]
 

@@ -62,3 +62,17 @@ def test_undated_baskets_are_held_out_at_random_whole():
     # A basket is never cut in two.
     assert not set(held) & set(split.train.interactions["session_id"])
     assert "no timestamps" in split.description
+
+
+def test_rows_without_a_session_are_never_lost_by_the_basket_holdout():
+    rows = [(f"u{i % 7}", p, None, None) for i in range(40) for p in ("a", "b")]
+    split = make_split(tiny_dataset(rows), EvaluateSettings(basket_holdout=0.5, seed=1))
+    assert split.train.interactions.height + split.test.height == 80
+
+
+def test_data_shorter_than_the_test_window_is_split_in_the_middle():
+    rows = [("u1", "a", "2024-01-01", "s1"), ("u1", "b", "2024-01-02", "s2"), ("u2", "a", "2024-01-04", "s3")]
+    data = tiny_dataset(rows)
+    boundary = default_split_date(data, None, test_days=30)
+    assert boundary == date(2024, 1, 3)
+    assert split_by_date(data, boundary).test.height == 1

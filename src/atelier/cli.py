@@ -13,7 +13,7 @@ from rich.logging import RichHandler
 
 from atelier import __version__
 from atelier.config import load_settings, with_section
-from atelier.errors import AtelierError
+from atelier.errors import AtelierError, InputError
 
 app = typer.Typer(
     name="atelier",
@@ -152,9 +152,13 @@ def evaluate(
         "seed": seed,
     }
     if leave_last is not None:
+        if split_date is not None:
+            raise InputError("--split-date and --leave-last are two different splits: give one of them")
         options |= {"split": "last-n", "leave_last": leave_last}
     settings = load_settings(config)
     settings = with_section(settings, "evaluate", **{k: v for k, v in options.items() if v is not None})
+    if seed is not None:  # one seed for the whole run, the random baseline's included
+        settings = with_section(settings, "models", seed=seed)
     evaluation = run_evaluate(data_dir, settings)
     paths = write_report(evaluation, out_dir)
     out.print(headline(evaluation))

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from atelier.config import Settings
+from atelier.errors import ConfigError
 from atelier.evaluate import protocols
 from atelier.evaluate.results import Comparison, Row, summarize
 from atelier.evaluate.splits import Split, make_split
 from atelier.features.dataset import Dataset
-from atelier.models import make_model, models_for
+from atelier.models import REGISTRY, make_model, models_for
 from atelier.models.base import Recommender
 from atelier.progress import progress
 
@@ -49,6 +50,10 @@ def evaluate(
 ) -> Evaluation:
     """Measure every registered model (and ``extra_models[widget]``) with each widget's protocol."""
     ev = settings.evaluate
+    if ev.baseline not in REGISTRY:
+        raise ConfigError(
+            f"evaluate.baseline {ev.baseline!r} is not a model (expected one of {', '.join(REGISTRY)})"
+        )
     data = Dataset.load(data_dir)
     split = make_split(data, ev, _source_format(Path(data_dir)))
     log.info(
@@ -77,7 +82,7 @@ def evaluate(
                 result.populations.append(
                     {"widget": widget, "population": pop.name, "n_users": pop.n_queries}
                 )
-                # Without the configured baseline (a catalogue without events has no popularity) use random.
+                # The configured baseline cannot be fitted without events (a bare catalogue): compare with random.
                 baseline = ev.baseline if ev.baseline in pop.values else "random"
                 rows, comparisons = summarize(pop, baseline, ev.seed)
                 result.rows += rows
@@ -88,11 +93,7 @@ def evaluate(
 def _fitted_models(
     widget: str, split: Split, settings: Settings, extra: Mapping[str, Recommender]
 ) -> tuple[dict[str, Recommender], list[str]]:
-    train = (
-        protocols.basket_training_data(split.train, settings.evaluate)
-        if widget == "together"
-        else split.train
-    )
+    train = protocols.basket_training_data(split, settings.evaluate) if widget == "together" else split.train
     has_interactions = train.interactions.height > 0
     models: dict[str, Recommender] = {}
     notes = []

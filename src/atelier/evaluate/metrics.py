@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -107,7 +108,7 @@ def diversity(recs: np.ndarray, features: sp.csr_matrix, k: int) -> np.ndarray:
     return np.where(m >= 2, 1.0 - mean_similarity, np.nan)
 
 
-def coverage(recs: np.ndarray, k: int, n_candidates: int, weights: np.ndarray | None = None) -> np.ndarray:
+def coverage(recs: np.ndarray, k: int, n_candidates: int, weights: sp.csr_matrix | None = None) -> np.ndarray:
     """Share of the ``n_candidates`` items that appear in some top k.
 
     With ``weights`` (resamples x queries: how often each query is drawn) one value per resample, for the
@@ -121,7 +122,7 @@ def coverage(recs: np.ndarray, k: int, n_candidates: int, weights: np.ndarray | 
     if weights is None:
         return np.array([np.unique(top[valid]).size / max(n_candidates, 1)])
     # Weights and indicators are non-negative, so an item is shown in a resample exactly when its entry is stored.
-    return (sp.csr_matrix(weights) @ shown).getnnz(axis=1) / max(n_candidates, 1)
+    return (weights @ shown).getnnz(axis=1) / max(n_candidates, 1)
 
 
 @dataclass(frozen=True)
@@ -141,12 +142,14 @@ class Bootstrap:
         self.n = n_queries
         self.indices = rng.integers(0, max(n_queries, 1), size=(n_resamples, n_queries), dtype=np.int64)
 
-    @property
-    def weights(self) -> np.ndarray:
-        """Resamples x queries: how many times each query is drawn."""
+    @cached_property
+    def weights(self) -> sp.csr_matrix:
+        """Resamples x queries: how many times each query is drawn (sparse, built once)."""
         b = self.indices.shape[0]
-        offsets = (np.arange(b)[:, None] * self.n + self.indices).ravel()
-        return np.bincount(offsets, minlength=b * self.n).reshape(b, self.n).astype(np.float64)
+        rows = np.repeat(np.arange(b), self.n)
+        m = sp.csr_matrix((np.ones(rows.size), (rows, self.indices.ravel())), shape=(b, self.n))
+        m.sum_duplicates()
+        return m
 
     def estimate(self, values: np.ndarray) -> Estimate:
         """Mean of ``values`` (NaN left out) and the standard deviation of the resampled means."""
@@ -155,7 +158,7 @@ class Bootstrap:
         n = int(defined.sum())
         if n == 0:
             return Estimate(float("nan"), float("nan"), 0)
-        if self.n == 0:
+        if n < 2:  # one query resampled is always itself: no spread to measure, not a certainty
             return Estimate(float(values[defined].mean()), float("nan"), n)
         drawn = values[self.indices]
         with warnings.catch_warnings():  # a resample may draw only undefined values: its mean is NaN, skipped

@@ -40,7 +40,13 @@ def personal(
     notes: Notes = []
     pairs = test.select("user", "item").unique()
     n_test_users = pairs["user"].n_unique()
-    truth = _matrix(pairs.filter(_is_known(train.active_items)), train.n_users, train.n_items)
+    known_pairs = pairs.filter(_is_known(train.active_items))
+    if known_pairs.height < pairs.height:
+        notes.append(
+            f"{pairs.height - known_pairs.height:,} of {pairs.height:,} test (user, item) pairs name items unseen "
+            "in training, which no method that learns from training can recommend: left out of the truth"
+        )
+    truth = _matrix(known_pairs, train.n_users, train.n_items)
     if settings.exclude_seen:
         truth = truth - truth.multiply(train.binary)
         truth.eliminate_zeros()
@@ -57,30 +63,38 @@ def personal(
     ks, k_max = settings.k, max(settings.k)
     info = self_information(train.item_users, int(train.active_users.sum()))
     features = one_hot(train.products, settings.similar_labels)
-    populations = []
-    for name, group, exclude in (
-        ("warm users", warm, train.binary[warm] if settings.exclude_seen else None),
-        ("cold users", cold, None),
-    ):
-        pop = Population(
+    groups = {"warm users": warm, "cold users": cold}
+    populations = {
+        name: Population(
             "personal", name, ks, int(train.active_items.sum()), _bootstrap(len(group), settings, name)
         )
-        pop.segments = _segments(train, group, settings.segments)
-        for method, model in models.items():
+        for name, group in groups.items()
+    }
+    for name, pop in populations.items():
+        pop.segments = _segments(train, groups[name], settings.segments)
+    for method, model in models.items():
+        for name, group in groups.items():
             if name == "cold users" and not model.handles_cold_users:
                 continue
+            exclude = train.binary[group] if settings.exclude_seen and name == "warm users" else None
             recs, _ = model.recommend(group, k_max, exclude)
-            pop.add(method, recs, hits_from_truth(recs, truth[group]), n_relevant[group], info, features)
-            step(method)
-        populations.append(pop)
+            populations[name].add(
+                method, recs, hits_from_truth(recs, truth[group]), n_relevant[group], info, features
+            )
+        step(method)
     if len(cold):
         notes.append(f"{len(cold):,} test users had no training history (cold users, reported apart)")
-    return populations, notes
+    return list(populations.values()), notes
 
 
-def basket_training_data(train: Dataset, settings: EvaluateSettings) -> Dataset:
-    """What the together models learn from: the training interactions of the basket kinds."""
-    return train.with_interactions(train.interactions.filter(pl.col("kind").is_in(settings.basket_kinds)))
+def basket_training_data(split: Split, settings: EvaluateSettings) -> Dataset:
+    """What the together models learn from: the training interactions of the basket kinds, less every session
+    that also has test rows (a split by time or by user can cut a basket in two; its first half must not teach
+    the model the pair it is then asked for)."""
+    train = split.train.interactions.filter(pl.col("kind").is_in(settings.basket_kinds))
+    held = split.test.select("user", "session_id").unique()
+    train = train.join(held, on=["user", "session_id"], how="anti", nulls_equal=True)
+    return split.train.with_interactions(train)
 
 
 def together(
@@ -90,7 +104,7 @@ def together(
     step: Step = _noop,
 ) -> tuple[list[Population], Notes]:
     """Hide one item of each held-out basket and ask for it from the rest."""
-    train = basket_training_data(split.train, settings)
+    train = basket_training_data(split, settings)
     notes: Notes = []
     known = train.active_items
     rows = split.test.filter(pl.col("kind").is_in(settings.basket_kinds) & _is_known(known))
@@ -155,11 +169,16 @@ def similar(
     for name, codes in labels.items():
         described = np.where(labelled, codes, -1)
         group_size = np.bincount(described[described >= 0], minlength=int(codes.max()) + 2)
-        query_codes = codes[queries_idx]
-        n_relevant = np.where(query_codes >= 0, group_size[np.clip(query_codes, 0, None)] - 1, 0)
-        pop = Population("similar", f"same {name}", settings.k, recommendable, _bootstrap(n, settings, name))
+        # Only queries that have this label can be judged on it.
+        has_label = codes[queries_idx] >= 0
+        query_codes = codes[queries_idx][has_label]
+        n_relevant = group_size[query_codes] - 1
+        pop = Population(
+            "similar", f"same {name}", settings.k, recommendable, _bootstrap(len(query_codes), settings, name)
+        )
         for method, recs in ranked.items():
-            pop.add(method, recs, hits_from_labels(recs, codes, query_codes), n_relevant, info, None)
+            kept = recs[has_label]
+            pop.add(method, kept, hits_from_labels(kept, codes, query_codes), n_relevant, info, None)
         populations.append(pop)
     return populations, notes
 

@@ -49,7 +49,6 @@ class Population:
     ) -> None:
         """Score one method's ranked lists (``recs``) given its hit matrix."""
         per_query = ranking_metrics(hits, n_relevant, self.ks)
-        weights = self.bootstrap.weights if self.n_queries else None
         self.coverage[method] = {}
         for k in self.ks:
             if info is not None:
@@ -57,10 +56,10 @@ class Population:
             if features is not None and features.shape[1]:
                 per_query["diversity", k] = diversity(recs, features, k)
             value = float(coverage(recs, k, self.n_candidates)[0])
-            spread = (
-                coverage(recs, k, self.n_candidates, weights) if weights is not None else np.array([np.nan])
-            )
-            self.coverage[method][k] = Estimate(value, float(np.std(spread, ddof=1)), self.n_queries)
+            se = float("nan")
+            if self.n_queries > 1:  # one query has no spread to resample
+                se = float(np.std(coverage(recs, k, self.n_candidates, self.bootstrap.weights), ddof=1))
+            self.coverage[method][k] = Estimate(value, se, self.n_queries)
         self.values[method] = per_query
 
 

@@ -46,7 +46,10 @@ def default_split_date(data: Dataset, source_format: str | None, test_days: int)
     natural = NATURAL_SPLIT.get(source_format or "")
     if natural is not None and first.date() < natural <= last.date():
         return natural
-    return (last - timedelta(days=test_days)).date() + timedelta(days=1)
+    boundary = (last - timedelta(days=test_days)).date() + timedelta(days=1)
+    if boundary <= first.date():  # the data spans fewer days than the test window: split it in the middle
+        boundary = first.date() + (last.date() - first.date() + timedelta(days=1)) / 2
+    return boundary
 
 
 def split_by_date(data: Dataset, boundary: date) -> Split:
@@ -69,29 +72,41 @@ def split_by_date(data: Dataset, boundary: date) -> Split:
 
 
 def leave_last_n(data: Dataset, n: int) -> Split:
-    """Each user's last ``n`` interactions test (users with no more than ``n`` keep all of them in training)."""
-    # Time order within the user, row order breaking ties; positions counted from the end (the last is 1).
-    ranked = (
-        data.interactions.with_row_index("_row")
-        .sort(["user", "timestamp", "_row"])
+    """Each user's last ``n`` new items test: every interaction with them, the rest of the user's history trains.
+
+    Items are ordered by the user's first interaction with them (row order breaking ties), so a held-out item
+    never appears in the user's training history. Users with no more than ``n`` items stay whole in training.
+    Unlike a date split this lets training see other users' later events, as leave-last-out protocols do.
+    """
+    inter = data.interactions.with_row_index("_row")
+    firsts = (
+        inter.group_by("user", "item")
+        .agg(pl.col("timestamp").min().alias("_first"), pl.col("_row").min().alias("_first_row"))
+        .sort(["user", "_first", "_first_row"])
         .with_columns(_from_end=pl.int_range(pl.len(), 0, -1).over("user"), _count=pl.len().over("user"))
+        .filter((pl.col("_from_end") <= n) & (pl.col("_count") > n))
+        .select("user", "item", _held=pl.lit(True))
     )
-    held = (pl.col("_from_end") <= n) & (pl.col("_count") > n)
-    drop = ["_row", "_from_end", "_count"]
-    train = ranked.filter(~held).sort("_row").drop(drop)
-    test = ranked.filter(held).sort("_row").drop(drop)
+    marked = inter.join(firsts, on=["user", "item"], how="left").sort("_row")
+    held = pl.col("_held").fill_null(False)
+    train = marked.filter(~held).drop("_row", "_held")
+    test = marked.filter(held).drop("_row", "_held")
     return Split(
-        data.with_interactions(train), test, f"leave last {n} out: each user's last {n} interactions test"
+        data.with_interactions(train), test, f"leave last {n} out: each user's last {n} new items test"
     )
 
 
 def holdout_baskets(data: Dataset, fraction: float, seed: int) -> Split:
-    """A random ``fraction`` of the sessions (baskets) test: for data without timestamps."""
-    sessions = data.interactions["session_id"].unique().sort()
+    """A random ``fraction`` of the sessions (baskets) test: for data without timestamps.
+
+    A row without a session counts as one basket with the user's other session-less rows.
+    """
+    basket = pl.coalesce("session_id", pl.lit("user:") + pl.col("user_id"))
+    inter = data.interactions
+    sessions = inter.select(basket.alias("basket"))["basket"].unique().sort()
     rng = np.random.default_rng(seed)
     held = sessions.filter(pl.Series(rng.random(sessions.len()) < fraction))
-    is_held = pl.col("session_id").is_in(held.implode())
-    inter = data.interactions
+    is_held = basket.is_in(held.implode())
     return Split(
         data.with_interactions(inter.filter(~is_held)),
         inter.filter(is_held),

@@ -14,7 +14,7 @@ class IdMap:
     """An ordered set of string ids; ``index_of`` maps ids to positions (-1 when unknown)."""
 
     def __init__(self, ids: Iterable[str]):
-        index = pd.Index(list(ids), dtype=object)
+        index = _index(ids)
         if not index.is_unique:
             raise ValueError("IdMap ids must be unique")
         self._index = index
@@ -42,7 +42,7 @@ class IdMap:
 
     def index_of(self, ids: Iterable[str]) -> np.ndarray:
         """Positions of ``ids`` (int64), -1 for an id this map does not hold."""
-        return self._index.get_indexer(pd.Index(list(ids), dtype=object)).astype(np.int64)
+        return self._index.get_indexer(_index(ids)).astype(np.int64)
 
     def one(self, id_: str, what: str = "id") -> int:
         """Position of one id; NotFoundError naming it when unknown."""
@@ -60,3 +60,9 @@ class IdMap:
             else np.full(positions.shape, None)
         )
         return np.where(positions >= 0, out, None)
+
+
+def _index(ids: Iterable[str]) -> pd.Index:
+    """A pandas Index of ids; arrays and polars / pandas Series are taken without a Python list in between."""
+    values = ids.to_numpy() if hasattr(ids, "to_numpy") else np.asarray(list(ids), dtype=object)
+    return pd.Index(values, dtype=object)

@@ -45,9 +45,10 @@ class Recommender:
     # -- fitting -------------------------------------------------------------------------------------------------
     def fit(self, data: Dataset) -> Self:
         """Learn from ``data``; returns self."""
+        self._fit(data)
+        # Set last: a fit that failed half-way must not look fitted.
         self.n_users_ = data.n_users
         self.n_items_ = data.n_items
-        self._fit(data)
         return self
 
     def _fit(self, data: Dataset) -> None:
@@ -77,7 +78,7 @@ class Recommender:
             mask_rows(scores, exclude, slice(start, stop))
             return scores
 
-        return rank_in_batches(rows, len(users), n)
+        return rank_in_batches(rows, len(users), n, self.n_items_)
 
     def related(self, queries: sp.csr_matrix, n: int, exclude: sp.csr_matrix | None = None) -> Ranked:
         """Top ``n`` items for each query row (items x weight); the query's own items are always excluded."""
@@ -93,7 +94,7 @@ class Recommender:
             mask_rows(scores, exclude, slice(start, stop))
             return scores
 
-        return rank_in_batches(rows, queries.shape[0], n)
+        return rank_in_batches(rows, queries.shape[0], n, self.n_items_)
 
     def _score_users(self, users: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"model {self.name!r} does not recommend for users")

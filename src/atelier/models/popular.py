@@ -33,8 +33,8 @@ class Popular(Recommender):
         scores = overall.copy()
         if self.window_days is not None:
             recent = _recent_item_users(data, self.window_days)
-            # Recent counts rank first; all-time popularity (< 1 after scaling) only breaks their ties.
-            scores = np.where(recent > 0, recent + overall / (overall.max() + 1.0), 0.0)
+            # Recent counts rank first; all-time popularity breaks their ties and orders the items after them.
+            scores = recent * (overall.max() + 1.0) + overall
         self.scores_ = np.where(scores > 0, scores, -np.inf)
 
     def _score_users(self, users: np.ndarray) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -34,9 +36,9 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         cand_scores = np.take_along_axis(scores, cand, axis=1)
         # A tie straddling the cut would let argpartition pick arbitrary items: re-rank those rows exactly.
         kth = cand_scores.min(axis=1, keepdims=True)
-        straddling = ((scores >= kth).sum(axis=1) > k_eff) & np.isfinite(kth[:, 0])
-        for r in np.flatnonzero(straddling):
-            cand[r] = np.argsort(-scores[r], kind="stable")[:k_eff]
+        straddling = np.flatnonzero(((scores >= kth).sum(axis=1) > k_eff) & np.isfinite(kth[:, 0]))
+        if straddling.size:
+            cand[straddling] = np.argsort(-scores[straddling], kind="stable", axis=1)[:, :k_eff]
         cand_scores = np.take_along_axis(scores, cand, axis=1)
     else:
         cand = np.broadcast_to(np.arange(n_items), (n_rows, n_items)).copy()
@@ -50,10 +52,17 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return items, best
 
 
-def rank_in_batches(score_rows, n_rows: int, k: int, batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+# Dense scores per batch stay near 2**24 floats (128 MB) whatever the catalogue size.
+BATCH_CELLS = 2**24
+
+
+def rank_in_batches(
+    score_rows: Callable[[int, int], np.ndarray], n_rows: int, k: int, n_items: int
+) -> tuple[np.ndarray, np.ndarray]:
     """top_k over ``score_rows(start, stop) -> dense scores`` a batch of rows at a time (bounded memory)."""
     items = np.full((n_rows, k), PAD, dtype=np.int64)
     best = np.full((n_rows, k), -np.inf)
+    batch = max(1, BATCH_CELLS // max(n_items, 1))
     for start in range(0, n_rows, batch):
         stop = min(start + batch, n_rows)
         items[start:stop], best[start:stop] = top_k(score_rows(start, stop), k)
