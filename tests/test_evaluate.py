@@ -8,6 +8,7 @@ random, it would not be able to judge a real model either.
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import numpy as np
 import pytest
@@ -233,3 +234,27 @@ def test_split_date_and_leave_last_together_are_refused(ingested, tmp_path):
         "1",
     )
     assert result.returncode == 2 and "give one of them" in result.stderr
+
+
+def test_together_hides_each_basket_item_in_turn_even_items_new_since_training():
+    from atelier.evaluate.protocols import basket_training_data, together
+    from atelier.evaluate.splits import split_by_date
+    from atelier.models.popular import Popular
+    from evaluate_fixtures import tiny_dataset
+
+    rows = [("u1", "a", "2024-01-01", "s1"), ("u1", "b", "2024-01-01", "s1"), ("u2", "a", "2024-01-02", "s2")]
+    rows += [
+        ("u3", "a", "2024-02-01", "s3"),
+        ("u3", "b", "2024-02-01", "s3"),
+        ("u3", "new", "2024-02-01", "s3"),
+    ]
+    rows += [("u4", "b", "2024-02-02", "s4")]  # a single-item basket: no query
+    split = split_by_date(tiny_dataset(rows), date(2024, 2, 1))
+    settings = load_settings().evaluate
+    popular = Popular().fit(basket_training_data(split, settings))
+    (pop,), notes = together(split, {"popular": popular}, settings)
+    assert pop.n_queries == 3  # a, b and new hidden in turn from basket s3
+    assert "1 of them were never in a training basket" in notes[0]
+    # Popular ranks a, then b, outside the query: hiding a or b is a hit, the new item cannot be found.
+    hit_rate = pop.values["popular"]["hit_rate", 5]
+    assert hit_rate.tolist() == [1.0, 1.0, 0.0]

@@ -148,3 +148,14 @@ def test_bootstrap_skips_undefined_values_and_same_seed_same_error():
     # One query cannot show its spread: no error rather than a false certainty of zero.
     single = Bootstrap(1, 50, seed=9).estimate(np.array([0.5]))
     assert single.value == 0.5 and math.isnan(single.se)
+
+
+def test_clustered_bootstrap_resamples_whole_clusters():
+    # Two baskets of 50 identical queries: the evidence is two baskets, not a hundred queries.
+    values = np.repeat([0.0, 1.0], 50)
+    clusters = np.repeat([0, 1], 50)
+    clustered = Bootstrap(100, 400, seed=2, clusters=clusters).estimate(values)
+    independent = Bootstrap(100, 400, seed=2).estimate(values)
+    assert clustered.value == independent.value == 0.5
+    assert clustered.se == pytest.approx(0.5 / math.sqrt(2), rel=0.2)
+    assert independent.se == pytest.approx(0.05, rel=0.2)

@@ -224,6 +224,7 @@ class EvaluateSettings(_Section):
     )
     exclude_seen: bool = True
     basket_kinds: list[InteractionKind] = Field(default_factory=lambda: ["bag", "purchase"], min_length=1)
+    max_basket_queries: int = Field(20_000, ge=10)
     similar_labels: list[str] = Field(
         default_factory=lambda: ["department", "color", "target_audience"], min_length=1
     )

@@ -15,7 +15,6 @@ A query without any relevant item has no recall, NDCG or MAP: protocols leave su
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -135,21 +134,33 @@ class Estimate:
 
 
 class Bootstrap:
-    """Resamples of the queries, drawn once so every method and metric is judged on the same draws (paired)."""
+    """Resamples of the queries, drawn once so every method and metric is judged on the same draws (paired).
 
-    def __init__(self, n_queries: int, n_resamples: int, seed: int):
+    With ``clusters`` (one label per query, e.g. the basket a query was cut from) whole clusters are resampled,
+    so queries that share a basket or a user are not counted as independent evidence.
+    """
+
+    def __init__(self, n_queries: int, n_resamples: int, seed: int, clusters: np.ndarray | None = None):
         rng = np.random.default_rng(seed)
         self.n = n_queries
-        self.indices = rng.integers(0, max(n_queries, 1), size=(n_resamples, n_queries), dtype=np.int64)
+        self.n_resamples = n_resamples
+        if clusters is None:
+            clusters = np.arange(n_queries)
+        codes, self._cluster_of = np.unique(np.asarray(clusters), return_inverse=True)
+        self._n_clusters = len(codes)
+        self._drawn = rng.integers(0, max(self._n_clusters, 1), size=(n_resamples, self._n_clusters))
 
     @cached_property
     def weights(self) -> sp.csr_matrix:
         """Resamples x queries: how many times each query is drawn (sparse, built once)."""
-        b = self.indices.shape[0]
-        rows = np.repeat(np.arange(b), self.n)
-        m = sp.csr_matrix((np.ones(rows.size), (rows, self.indices.ravel())), shape=(b, self.n))
-        m.sum_duplicates()
-        return m
+        b, c = self._drawn.shape
+        rows = np.repeat(np.arange(b), c)
+        per_cluster = sp.csr_matrix((np.ones(rows.size), (rows, self._drawn.ravel())), shape=(b, c))
+        per_cluster.sum_duplicates()
+        member = sp.csr_matrix(
+            (np.ones(self.n), (self._cluster_of, np.arange(self.n))), shape=(self._n_clusters, self.n)
+        )
+        return (per_cluster @ member).tocsr()
 
     def estimate(self, values: np.ndarray) -> Estimate:
         """Mean of ``values`` (NaN left out) and the standard deviation of the resampled means."""
@@ -158,13 +169,14 @@ class Bootstrap:
         n = int(defined.sum())
         if n == 0:
             return Estimate(float("nan"), float("nan"), 0)
-        if n < 2:  # one query resampled is always itself: no spread to measure, not a certainty
-            return Estimate(float(values[defined].mean()), float("nan"), n)
-        drawn = values[self.indices]
-        with warnings.catch_warnings():  # a resample may draw only undefined values: its mean is NaN, skipped
-            warnings.simplefilter("ignore", RuntimeWarning)
-            means = np.nanmean(drawn, axis=1) if n < len(values) else drawn.mean(axis=1)
-        return Estimate(float(values[defined].mean()), float(np.nanstd(means, ddof=1)), n)
+        mean = float(values[defined].mean())
+        if len(np.unique(self._cluster_of[defined])) < 2:  # one cluster resampled is always itself: no spread
+            return Estimate(mean, float("nan"), n)
+        totals = self.weights @ np.where(defined, values, 0.0)
+        counts = self.weights @ defined.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a resample may draw only undefined values
+            means = totals / counts
+        return Estimate(mean, float(np.nanstd(means, ddof=1)), n)
 
     def paired(self, values: np.ndarray, baseline: np.ndarray) -> Estimate:
         """Mean difference ``values - baseline`` over the queries both define, with its bootstrap error."""

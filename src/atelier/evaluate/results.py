@@ -124,7 +124,7 @@ def summarize(pop: Population, baseline: str, segment_seed: int) -> tuple[list[R
 
 def _segment_rows(pop: Population, method: str, seed: int) -> list[Row]:
     rows: list[Row] = []
-    n_resamples = pop.bootstrap.indices.shape[0]
+    n_resamples = pop.bootstrap.n_resamples
     for column, labels in pop.segments.items():
         for label in sorted({str(v) for v in labels}):
             members = np.flatnonzero(labels.astype(str) == label)
