@@ -206,6 +206,19 @@ class ModelSettings(_Section):
     seed: int = 7
 
 
+class TogetherSettings(_Section):
+    """Top Picks Together: how baskets are formed and which pair rules are kept."""
+
+    basket_kinds: list[InteractionKind] = Field(default_factory=lambda: ["bag", "purchase"], min_length=1)
+    basket_by: Literal["session", "day"] = "session"
+    max_basket_size: int = Field(50, ge=2)
+    min_count: int = Field(2, ge=1)
+    min_support: float = Field(0.0, ge=0, le=1)
+    min_confidence: float = Field(0.0, ge=0, le=1)
+    min_lift: float = Field(1.0, ge=0)
+    rank_by: Literal["confidence", "lift"] = "confidence"
+
+
 Widget = Literal["together", "similar", "personal"]
 WIDGETS: tuple[Widget, ...] = ("together", "similar", "personal")
 
@@ -253,6 +266,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     sample: SampleSettings = Field(default_factory=SampleSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
+    together: TogetherSettings = Field(default_factory=TogetherSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
 
     @classmethod

@@ -12,11 +12,22 @@ from atelier.config import Settings
 from atelier.errors import InputError
 from atelier.models.base import Recommender
 from atelier.models.popular import Popular, RandomItems, RecentPopular
+from atelier.models.together import PairRules
+
+
+def _pairs(s: Settings) -> PairRules:
+    t = s.together
+    return PairRules(
+        t.basket_kinds, t.basket_by, t.max_basket_size, t.min_count, t.min_support, t.min_confidence, t.min_lift,
+        t.rank_by,
+    )  # fmt: skip
+
 
 REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]] = {
     "popular": (Popular, lambda s: Popular()),
     "popular_recent": (RecentPopular, lambda s: RecentPopular(s.models.recent_days)),
     "random": (RandomItems, lambda s: RandomItems(s.models.seed)),
+    "pairs": (PairRules, _pairs),
 }
 #: the baselines every evaluation runs beside the models
 BASELINES = ("popular", "popular_recent", "random")

@@ -1,0 +1,119 @@
+"""Top Picks Together from pair rules: for every pair of items bought together, how often and how surely.
+
+For items a and b over N baskets: count = baskets holding both, support = count / N, confidence(a -> b) =
+count / baskets holding a, lift = confidence(a -> b) / (baskets holding b / N) — how many times more often the
+pair is bought together than chance would have it. Every co-bought pair is counted at once with one sparse
+product (baskets^T baskets); rules below the thresholds are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from atelier.features.baskets import build_baskets, co_occurrence, shoppers_together
+from atelier.features.dataset import Dataset
+from atelier.models.base import Recommender
+
+
+@dataclass(frozen=True)
+class PairRule:
+    """The figures behind "a is recommended with b"."""
+
+    count: int
+    shoppers: int
+    support: float
+    confidence: float
+    lift: float
+
+    def reason(self) -> str:
+        """A plain explanation, e.g. "17 shoppers bought both together; 3.2x more often than by chance"."""
+        who = f"{self.shoppers} shopper{'s' if self.shoppers != 1 else ''} bought both together"
+        return f"{who}; {self.lift:.1f}x more often than by chance"
+
+
+class PairRules(Recommender):
+    """Partners of the query items ranked by ``rank_by`` (confidence or lift) among rules passing the thresholds.
+
+    A basket query sums the scores its items give each candidate.
+    """
+
+    name = "pairs"
+    widgets = frozenset({"together"})
+
+    def __init__(
+        self,
+        kinds: Sequence[str] = ("bag", "purchase"),
+        basket_by: str = "session",
+        max_basket_size: int = 50,
+        min_count: int = 2,
+        min_support: float = 0.0,
+        min_confidence: float = 0.0,
+        min_lift: float = 1.0,
+        rank_by: str = "confidence",
+    ):
+        self.kinds = tuple(kinds)
+        self.basket_by = basket_by
+        self.max_basket_size = max_basket_size
+        self.min_count = min_count
+        self.min_support = min_support
+        self.min_confidence = min_confidence
+        self.min_lift = min_lift
+        self.rank_by = rank_by
+
+    def _fit(self, data: Dataset) -> None:
+        baskets = build_baskets(data, self.kinds, self.basket_by, self.max_basket_size)  # type: ignore[arg-type]
+        n = max(baskets.n_baskets, 1)
+        item_counts = baskets.item_counts.astype(np.float64)
+        co = co_occurrence(baskets).tocoo()
+        a, b, count = co.row, co.col, co.data.astype(np.float64)
+        confidence = count / item_counts[a]
+        lift = confidence / (item_counts[b] / n)
+        keep = (
+            (count >= self.min_count)
+            & (count / n >= self.min_support)
+            & (confidence >= self.min_confidence)
+            & (lift > self.min_lift)
+        )
+        a, b, count, confidence, lift = a[keep], b[keep], count[keep], confidence[keep], lift[keep]
+        shape = (data.n_items, data.n_items)
+        self.count_ = sp.csr_matrix((count, (a, b)), shape=shape)
+        self.shoppers_ = shoppers_together(baskets).multiply(self.count_ > 0).tocsr()
+        self.confidence_ = sp.csr_matrix((confidence, (a, b)), shape=shape)
+        self.lift_ = sp.csr_matrix((lift, (a, b)), shape=shape)
+        self.n_baskets_ = baskets.n_baskets
+        self.n_single_baskets_ = baskets.n_single
+        self.n_oversized_baskets_ = baskets.n_oversized
+        primary = confidence if self.rank_by == "confidence" else lift
+        # The count breaks ties of the primary figure (small counts make many equal confidences).
+        self.score_ = sp.csr_matrix(
+            (primary + 1e-6 * count / (count.max(initial=0) + 1), (a, b)), shape=shape
+        )
+
+    def _score_queries(self, queries: sp.csr_matrix) -> np.ndarray:
+        scores = (queries @ self.score_).toarray()
+        scores[scores <= 0] = -np.inf
+        return scores
+
+    def rule(self, a: int, b: int) -> PairRule | None:
+        """The rule a -> b (item indices), or None when it did not pass the thresholds."""
+        self._check_fitted()
+        count = self.count_[a, b]
+        if count == 0:
+            return None
+        return PairRule(
+            count=int(count),
+            shoppers=int(self.shoppers_[a, b]),
+            support=float(count / max(self.n_baskets_, 1)),
+            confidence=float(self.confidence_[a, b]),
+            lift=float(self.lift_[a, b]),
+        )
+
+    @property
+    def n_rules(self) -> int:
+        """Directed rules kept."""
+        self._check_fitted()
+        return int(self.count_.nnz)

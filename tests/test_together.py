@@ -1,0 +1,105 @@
+"""Top Picks Together: baskets, pair rules with their figures, and the planted pairs of the sample shop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from atelier.config import load_settings
+from atelier.features.baskets import build_baskets, co_occurrence, shoppers_together
+from atelier.features.dataset import Dataset
+from atelier.models import make_model
+from atelier.models.together import PairRules
+from evaluate_fixtures import tiny_dataset
+
+# u1 buys a+b twice (two sessions), u2 buys a+b+c once, u3 buys c alone, u4 buys d+e once.
+ROWS = [
+    ("u1", "a", "2024-01-01", "s1"),
+    ("u1", "b", "2024-01-01", "s1"),
+    ("u1", "a", "2024-01-03", "s2"),
+    ("u1", "b", "2024-01-03", "s2"),
+    ("u2", "a", "2024-01-05", "s3"),
+    ("u2", "b", "2024-01-05", "s3"),
+    ("u2", "c", "2024-01-05", "s3"),
+    ("u3", "c", "2024-01-05", "s4"),
+    ("u4", "d", "2024-01-06", "s5"),
+    ("u4", "e", "2024-01-06", "s5"),
+]
+
+
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    return tiny_dataset(ROWS)
+
+
+def test_baskets_drop_single_items_and_oversized_ones(data):
+    baskets = build_baskets(data, ["purchase"], max_size=2)
+    assert baskets.n_single == 1 and baskets.n_oversized == 1  # s4 alone; s3 has 3 items
+    assert baskets.n_baskets == 3
+    by_day = build_baskets(data, ["purchase"], by="day")
+    assert by_day.n_baskets == 4  # u2's and u3's 2024-01-05 are different shoppers: s3 by day, s4 single
+
+
+def test_pair_counts_distinguish_baskets_from_shoppers(data):
+    baskets = build_baskets(data, ["purchase"])
+    a, b, c = (data.items.one(x) for x in "abc")
+    assert co_occurrence(baskets)[a, b] == 3  # s1, s2, s3
+    assert shoppers_together(baskets)[a, b] == 2  # u1 (twice) and u2
+    assert co_occurrence(baskets)[a, c] == 1
+
+
+def test_rule_figures_match_hand_computation(data):
+    model = PairRules(kinds=["purchase"], min_count=1, min_lift=0.0).fit(data)
+    a, b, c = (data.items.one(x) for x in "abc")
+    rule = model.rule(a, b)
+    # 4 baskets (s1, s2, s3, s5); a in 3, b in 3, both in 3.
+    assert rule.count == 3 and rule.shoppers == 2
+    assert rule.support == pytest.approx(3 / 4)
+    assert rule.confidence == pytest.approx(1.0)
+    assert rule.lift == pytest.approx(1.0 / (3 / 4))
+    assert model.rule(c, a).confidence == pytest.approx(1.0)  # c is in one basket, with a
+    assert model.rule(a, c).confidence == pytest.approx(1 / 3)
+    assert rule.reason() == "2 shoppers bought both together; 1.3x more often than by chance"
+
+
+def test_thresholds_drop_weak_rules(data):
+    a, c = data.items.one("a"), data.items.one("c")
+    assert PairRules(kinds=["purchase"], min_count=2, min_lift=0.0).fit(data).rule(a, c) is None
+    # lift(a -> b) = 4/3 > 1 is kept; lift(a -> c) = (1/3) / (1/4) = 4/3 too; a rule at lift 1 would not be.
+    strict = PairRules(kinds=["purchase"], min_count=1, min_lift=1.4).fit(data)
+    assert strict.rule(a, c) is None
+
+
+def test_partners_rank_by_confidence_and_unknown_items_get_nothing(data):
+    model = PairRules(kinds=["purchase"], min_count=1, min_lift=0.0).fit(data)
+    a = data.items.one("a")
+    query = sp.csr_matrix(([1.0], ([0], [a])), shape=(1, data.n_items))
+    items, scores = model.related(query, 3)
+    assert data.items.to_ids(items[0]).tolist() == ["b", "c", None]
+    assert scores[0, 0] > scores[0, 1]
+
+
+def test_planted_pairs_are_recovered_in_the_top_5(ingested, truth):
+    data = Dataset.load(ingested[0])
+    model = make_model("pairs", load_settings()).fit(data)
+    found, total = 0, 0
+    for x, y in truth["complementary_pairs"]:
+        for query, partner in ((x, y), (y, x)):
+            if query not in data.items:
+                continue
+            row = sp.csr_matrix(([1.0], ([0], [data.items.one(query)])), shape=(1, data.n_items))
+            top = data.items.to_ids(model.related(row, 5)[0][0]).tolist()
+            found += partner in top
+            total += 1
+    assert total >= 10
+    assert found / total >= 0.9, f"{found}/{total} planted partners in the top 5"
+
+
+def test_empty_baskets_fit_without_error():
+    data = tiny_dataset([("u1", "a", "2024-01-01", "s1")])
+    model = PairRules().fit(data)
+    assert model.n_rules == 0
+    items, _ = model.related(sp.csr_matrix(([1.0], ([0], [0])), shape=(1, 1)), 2)
+    assert (items == -1).all()
+    assert np.isfinite(model.n_baskets_)
