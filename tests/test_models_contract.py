@@ -72,6 +72,10 @@ def test_save_and_load_give_the_same_recommendations(data, name, tmp_path):
     if "personal" in model.widgets:
         for a, b in zip(model.recommend(users, 4), loaded.recommend(users, 4), strict=True):
             np.testing.assert_array_equal(a, b)
+    if model.widgets & {"together", "similar"}:
+        each_item = sp.identity(data.n_items, format="csr")
+        for a, b in zip(model.related(each_item, 4), loaded.related(each_item, 4), strict=True):
+            np.testing.assert_array_equal(a, b)
     assert loaded.get_params() == model.get_params()
 
 

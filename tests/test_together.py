@@ -103,3 +103,57 @@ def test_empty_baskets_fit_without_error():
     items, _ = model.related(sp.csr_matrix(([1.0], ([0], [0])), shape=(1, 1)), 2)
     assert (items == -1).all()
     assert np.isfinite(model.n_baskets_)
+
+
+# A small catalogue: two styles in two colours each, tops and trousers bought together.
+CATALOGUE = [
+    {"product_id": "top-red", "group_id": "top", "title": "t", "department": "Tops"},
+    {"product_id": "top-blue", "group_id": "top", "title": "t", "department": "Tops"},
+    {"product_id": "jeans-black", "group_id": "jeans", "title": "j", "department": "Trousers"},
+    {"product_id": "jeans-grey", "group_id": "jeans", "title": "j", "department": "Trousers"},
+    {"product_id": "chino", "group_id": "chino", "title": "c", "department": "Trousers"},
+    {"product_id": "scarf", "group_id": "scarf", "title": "s", "department": "Accessories"},
+    {"product_id": "hat", "group_id": "hat", "title": "h", "department": "Accessories"},
+]
+CHAIN_ROWS = [
+    ("u1", "top-red", "2024-01-01", "s1"),
+    ("u1", "jeans-black", "2024-01-01", "s1"),
+    ("u2", "top-red", "2024-01-02", "s2"),
+    ("u2", "jeans-black", "2024-01-02", "s2"),
+    ("u3", "chino", "2024-01-03", "s3"),
+    ("u3", "scarf", "2024-01-03", "s3"),
+    ("u4", "jeans-grey", "2024-01-04", "s4"),
+    ("u4", "chino", "2024-01-04", "s4"),
+    ("u5", "scarf", "2024-01-05", "s5"),
+    ("u5", "hat", "2024-01-05", "s5"),
+]
+
+
+def chain_list(model, data, item: str, n: int) -> list[tuple[str, str]]:
+    query = sp.csr_matrix(([1.0], ([0], [data.items.one(item)])), shape=(1, data.n_items))
+    items, scores = model.related(query, n)
+    ids = data.items.to_ids(items[0])
+    return [(i, s) for i, s in zip(ids, model.source_of(scores[0]), strict=True) if i is not None]
+
+
+def test_chain_fills_from_variants_then_departments_each_item_naming_its_source():
+    from atelier.models.together_chain import TogetherChain
+
+    data = tiny_dataset(CHAIN_ROWS, CATALOGUE)
+    model = TogetherChain(PairRules(kinds=["purchase"], min_count=2, min_lift=0.0)).fit(data)
+    got = chain_list(model, data, "top-red", 6)
+    assert got[0] == ("jeans-black", "rules")  # bought together twice
+    assert got[1] == ("top-blue", "variants")  # never sold, but the other colour of the style
+    # Tops and Trousers are bought together: the remaining trousers come as department complements.
+    assert {i for i, s in got if s == "department_pairs"} == {"chino", "jeans-grey"}
+    assert [s for _, s in got[4:]] == ["popular", "popular"]  # accessories: no department link to tops
+    assert "top-red" not in dict(got)
+
+
+def test_chain_without_rules_still_answers_with_popular_items():
+    from atelier.models.together_chain import TogetherChain
+
+    data = tiny_dataset(CHAIN_ROWS, CATALOGUE)
+    model = TogetherChain(sources=["rules", "popular"]).fit(data)  # min_count 2: only the top-red pair
+    got = chain_list(model, data, "scarf", 3)
+    assert [s for _, s in got] == ["popular"] * 3

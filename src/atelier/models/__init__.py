@@ -13,6 +13,7 @@ from atelier.errors import InputError
 from atelier.models.base import Recommender
 from atelier.models.popular import Popular, RandomItems, RecentPopular
 from atelier.models.together import PairRules
+from atelier.models.together_chain import TogetherChain
 
 
 def _pairs(s: Settings) -> PairRules:
@@ -28,6 +29,7 @@ REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]]
     "popular_recent": (RecentPopular, lambda s: RecentPopular(s.models.recent_days)),
     "random": (RandomItems, lambda s: RandomItems(s.models.seed)),
     "pairs": (PairRules, _pairs),
+    "chain": (TogetherChain, lambda s: TogetherChain(_pairs(s), s.together.sources)),
 }
 #: the baselines every evaluation runs beside the models
 BASELINES = ("popular", "popular_recent", "random")

@@ -1,0 +1,165 @@
+"""Top Picks Together as a chain of sources, so a shopper never sees a short list:
+
+1. ``rules`` — partners from pair rules (see :mod:`atelier.models.together`);
+2. ``variants`` — other colours / variants of the query items (same ``group_id``: TwentyToo parent product,
+   H&M product code), most popular first; on fashion data shoppers often buy one style in two colours;
+3. ``department_pairs`` — items of the departments bought together with the query items' departments
+   (department-level rules), weighted by the department rule's confidence and the item's popularity;
+4. ``department_popular`` — what is popular in the query items' own departments;
+5. ``popular`` — what is popular overall, so the list is always full.
+
+Every item carries the source that produced it. Sources are tiers: an item is ranked by the first source (in
+``sources`` order) that offers it, then by that source's own score; the combined score encodes both, so the
+shared top-k machinery of :class:`~atelier.models.base.Recommender` ranks the chain like any other model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from atelier.features.baskets import build_baskets
+from atelier.features.dataset import Dataset
+from atelier.features.items import label_codes
+from atelier.models.base import Recommender
+from atelier.models.together import PairRules
+
+SOURCES = ("rules", "variants", "department_pairs", "department_popular", "popular")
+TIER = 2.0  # each tier's scores lie in [0, 1); tiers are TIER apart
+
+
+class TogetherChain(Recommender):
+    """Pair rules, then variants, then department complements, then departmental and overall popularity."""
+
+    name = "chain"
+    widgets = frozenset({"together"})
+
+    def __init__(self, rules: PairRules | dict | None = None, sources: Sequence[str] = SOURCES):
+        unknown = set(sources) - set(SOURCES)
+        if unknown:
+            raise ValueError(
+                f"unknown together sources {sorted(unknown)} (expected some of {', '.join(SOURCES)})"
+            )
+        # Settings of the rules may come as a dict (from a saved model.json).
+        self.rules = PairRules(**rules) if isinstance(rules, dict) else (rules or PairRules())
+        self.sources = tuple(sources)
+
+    def get_params(self) -> dict:
+        return {"rules": self.rules.get_params(), "sources": list(self.sources)}
+
+    def save(self, folder: str | Path) -> Path:
+        """The chain's own state, and the fitted rules in ``folder/rules``."""
+        path = super().save(folder)
+        self.rules.save(Path(folder) / "rules")
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> TogetherChain:
+        """A chain saved by ``save``, its rules included."""
+        model = super().load(folder)
+        model.rules = PairRules.load(Path(folder) / "rules")
+        return model
+
+    def _fit(self, data: Dataset) -> None:
+        self.rules.fit(data)
+        baskets = build_baskets(data, self.rules.kinds, self.rules.basket_by, self.rules.max_basket_size)  # type: ignore[arg-type]
+        counts = baskets.item_counts.astype(np.float64)
+        self.popularity_ = counts / (counts.max(initial=0) + 1.0)  # in [0, 1)
+        groups = pl.Series(data.products["group_id"]).cast(pl.Categorical).to_physical().cast(pl.Int64)
+        self.group_ = groups.fill_null(-1).to_numpy()
+        self.department_ = label_codes(data.products, "department")
+        self.department_rules_ = _department_confidence(baskets.matrix, self.department_)
+
+    # -- scoring -------------------------------------------------------------------------------------------------
+    def _score_queries(self, queries: sp.csr_matrix) -> np.ndarray:
+        combined = np.full(queries.shape, -np.inf)
+        for tier, source in enumerate(self.sources):
+            scores = getattr(self, f"_{source}")(queries)
+            base = TIER * (len(self.sources) - tier)
+            np.maximum(
+                combined,
+                np.where(np.isfinite(scores), base + np.clip(scores, 0.0, 0.999), -np.inf),
+                out=combined,
+            )
+        return combined
+
+    def source_of(self, scores: np.ndarray) -> np.ndarray:
+        """The source name behind each combined score (None for padding)."""
+        scores = np.asarray(scores)
+        finite = np.where(np.isfinite(scores), scores, 0.0)
+        tier = len(self.sources) - np.floor(finite / TIER).astype(np.int64)
+        names = np.array([*self.sources, None], dtype=object)
+        return np.where(np.isfinite(scores), names[np.clip(tier, 0, len(self.sources))], None)
+
+    def _rules(self, queries: sp.csr_matrix) -> np.ndarray:
+        return self.rules._score_queries(queries)
+
+    def _variants(self, queries: sp.csr_matrix) -> np.ndarray:
+        q = sp.csr_matrix(queries)
+        query_groups = np.zeros((q.shape[0], int(self.group_.max(initial=-1)) + 2), dtype=bool)
+        rows = np.repeat(np.arange(q.shape[0]), np.diff(q.indptr))
+        groups = self.group_[q.indices]
+        known = groups >= 0
+        query_groups[rows[known], groups[known]] = True
+        shares = query_groups[:, np.where(self.group_ >= 0, self.group_, query_groups.shape[1] - 1)]
+        shares[:, self.group_ < 0] = False
+        # A variant never sold still belongs: the catalogue knows it. Sold ones first.
+        return np.where(shares, 0.5 + 0.5 * self.popularity_, -np.inf)
+
+    def _department_pairs(self, queries: sp.csr_matrix) -> np.ndarray:
+        wanted = self._query_departments(queries) @ self.department_rules_  # queries x departments
+        return self._by_department(wanted)
+
+    def _department_popular(self, queries: sp.csr_matrix) -> np.ndarray:
+        return self._by_department(self._query_departments(queries))
+
+    def _popular(self, queries: sp.csr_matrix) -> np.ndarray:
+        scores = np.where(self.popularity_ > 0, self.popularity_, -np.inf)
+        return np.tile(scores, (queries.shape[0], 1))
+
+    def _query_departments(self, queries: sp.csr_matrix) -> np.ndarray:
+        n_departments = int(self.department_.max(initial=-1)) + 1
+        q = sp.csr_matrix(queries)
+        rows = np.repeat(np.arange(q.shape[0]), np.diff(q.indptr))
+        departments = self.department_[q.indices]
+        known = departments >= 0
+        out = np.zeros((q.shape[0], n_departments))
+        out[rows[known], departments[known]] = 1.0
+        return out
+
+    def _by_department(self, weights: np.ndarray) -> np.ndarray:
+        """Item scores: the weight of the item's department times its popularity (sold items only)."""
+        has_department = self.department_ >= 0
+        per_item = np.zeros((weights.shape[0], len(self.department_)))
+        if weights.shape[1]:
+            per_item[:, has_department] = weights[:, self.department_[has_department]]
+        top = per_item.max(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scores = per_item / np.where(top > 0, top, 1.0) * self.popularity_
+        return np.where((per_item > 0) & (self.popularity_ > 0), scores, -np.inf)
+
+
+def _department_confidence(baskets: sp.csr_matrix, departments: np.ndarray) -> np.ndarray:
+    """Departments x departments: confidence of "bought in X -> also bought in Y" (lift above 1; X -> X dropped)."""
+    n_departments = int(departments.max(initial=-1)) + 1
+    if n_departments == 0 or baskets.shape[0] == 0:
+        return np.zeros((n_departments, n_departments))
+    items = np.flatnonzero(departments >= 0)
+    to_department = sp.csr_matrix(
+        (np.ones(len(items)), (items, departments[items])), shape=(baskets.shape[1], n_departments)
+    )
+    holds = (baskets @ to_department) > 0  # baskets x departments
+    holds = holds.astype(np.float64)
+    together = (holds.T @ holds).toarray()
+    per_department = np.diag(together).copy()
+    n = baskets.shape[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        confidence = together / per_department[:, None]
+        lift = confidence / (per_department[None, :] / n)
+    confidence = np.where(np.isfinite(lift) & (lift > 1.0), confidence, 0.0)
+    np.fill_diagonal(confidence, 0.0)
+    return np.nan_to_num(confidence)
