@@ -66,15 +66,6 @@ def build_baskets(
     return Baskets(matrix, kept["user"].to_numpy(), n_single, n_oversized)
 
 
-def co_occurrence(baskets: Baskets) -> sp.csr_matrix:
-    """Items x items: the number of baskets holding both (the diagonal removed)."""
-    b = baskets.matrix.astype(np.int32)
-    co = (b.T @ b).tocsr()
-    co.setdiag(0)
-    co.eliminate_zeros()
-    return co
-
-
 def shoppers_together(baskets: Baskets) -> sp.csr_matrix:
     """Items x items: the number of distinct shoppers with at least one basket holding both."""
     m = baskets.matrix.tocsr()

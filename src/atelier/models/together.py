@@ -3,7 +3,7 @@
 For items a and b over N baskets: count = baskets holding both, support = count / N, confidence(a -> b) =
 count / baskets holding a, lift = confidence(a -> b) / (baskets holding b / N) — how many times more often the
 pair is bought together than chance would have it. Every co-bought pair is counted at once with one sparse
-product (baskets^T baskets); rules below the thresholds are dropped.
+product (baskets^T baskets, :mod:`atelier.mining.pairs`); rules below the thresholds are dropped.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from atelier.features.baskets import build_baskets, co_occurrence, shoppers_together
+from atelier.features.baskets import build_baskets, shoppers_together
 from atelier.features.dataset import Dataset
+from atelier.mining.pairs import pair_rules
 from atelier.models.base import Recommender
 
 
@@ -67,13 +68,13 @@ class PairRules(Recommender):
     def _fit(self, data: Dataset) -> None:
         baskets = build_baskets(data, self.kinds, self.basket_by, self.max_basket_size)  # type: ignore[arg-type]
         n = max(baskets.n_baskets, 1)
-        item_counts = baskets.item_counts.astype(np.float64)
-        co = co_occurrence(baskets).tocoo()
-        a, b, count = co.row, co.col, co.data.astype(np.float64)
-        confidence = count / item_counts[a]
-        lift = confidence / (item_counts[b] / n)
+        table = pair_rules(baskets.matrix)
+        a = table.antecedents()
+        b, count = table.count.indices, table.count.data.astype(np.float64)
+        confidence, lift = table.confidence.astype(np.float64), table.lift.astype(np.float64)
         keep = (
-            (count >= self.min_count)
+            (a != b)
+            & (count >= self.min_count)
             & (count / n >= self.min_support)
             & (confidence >= self.min_confidence)
             & (lift > self.min_lift)
