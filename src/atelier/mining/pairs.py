@@ -50,7 +50,8 @@ def _figures(indptr, indices, counts, item_counts, n_baskets):
     for a in range(len(indptr) - 1):
         for p in range(indptr[a], indptr[a + 1]):
             b = indices[p]
-            if b == a:
+            if b == a:  # an item with itself is no rule: zero it in place (the product's own array)
+                counts[p] = 0
                 confidence[p] = 0.0
                 lift[p] = 0.0
             else:
