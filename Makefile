@@ -25,8 +25,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
+# The benchmarks also install the peers they compare against (PyFIM builds from source: needs a C compiler).
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/together.py --out-md var/bench/together.md
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
