@@ -159,3 +159,16 @@ def test_chain_without_rules_still_answers_with_popular_items():
     model = TogetherChain(sources=["rules", "popular"]).fit(data)  # min_count 2: only the top-red pair
     got = chain_list(model, data, "scarf", 3)
     assert [s for _, s in got] == ["popular"] * 3
+
+
+def test_complete_the_look_bundles_come_from_frequent_itemsets():
+    from atelier.models.together_chain import TogetherChain
+
+    rows = [(f"u{k}", p, "2024-01-01", f"s{k}") for k in range(3) for p in ("top", "jeans", "belt")]
+    rows += [("u9", "top", "2024-01-02", "s9"), ("u9", "scarf", "2024-01-02", "s9")]
+    data = tiny_dataset(rows)
+    model = TogetherChain(bundle_min_count=3).fit(data)
+    (bundle,) = model.bundles(data.items.one("top"))
+    assert sorted(data.items.to_ids(np.array(bundle.items))) == ["belt", "jeans"]
+    assert bundle.count == 3 and bundle.confidence == pytest.approx(3 / 4)
+    assert model.bundles(data.items.one("scarf")) == []

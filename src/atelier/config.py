@@ -217,6 +217,8 @@ class TogetherSettings(_Section):
     min_confidence: float = Field(0.0, ge=0, le=1)
     min_lift: float = Field(1.0, ge=0)
     rank_by: Literal["confidence", "lift"] = "confidence"
+    bundle_min_count: int = Field(3, ge=1)
+    bundle_max_size: int = Field(4, ge=3)
     sources: list[Literal["rules", "variants", "department_pairs", "department_popular", "popular"]] = Field(
         default_factory=lambda: ["rules", "variants", "department_pairs", "department_popular", "popular"],
         min_length=1,

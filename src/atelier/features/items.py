@@ -31,8 +31,13 @@ def label_column(products: pl.DataFrame, name: str) -> pl.Series:
 def label_codes(products: pl.DataFrame, name: str) -> np.ndarray:
     """Integer code of each item's value of column ``name`` (-1 where missing or blank)."""
     values = label_column(products, name).str.strip_chars()
-    values = pl.select(pl.when(values != "").then(values)).to_series()
-    return values.cast(pl.Categorical).to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+    return dense_codes(pl.select(pl.when(values != "").then(values)).to_series())
+
+
+def dense_codes(values: pl.Series) -> np.ndarray:
+    """Codes 0..k-1 for the k distinct values (in sorted order), -1 for null: contiguous, unlike categorical
+    codes, so they can size arrays."""
+    return (values.rank("dense").cast(pl.Int64) - 1).fill_null(-1).to_numpy()
 
 
 def one_hot(products: pl.DataFrame, columns: list[str]) -> sp.csr_matrix:

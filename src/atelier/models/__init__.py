@@ -29,7 +29,12 @@ REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]]
     "popular_recent": (RecentPopular, lambda s: RecentPopular(s.models.recent_days)),
     "random": (RandomItems, lambda s: RandomItems(s.models.seed)),
     "pairs": (PairRules, _pairs),
-    "chain": (TogetherChain, lambda s: TogetherChain(_pairs(s), s.together.sources)),
+    "chain": (
+        TogetherChain,
+        lambda s: TogetherChain(
+            _pairs(s), s.together.sources, s.together.bundle_min_count, s.together.bundle_max_size
+        ),
+    ),
 }
 #: the baselines every evaluation runs beside the models
 BASELINES = ("popular", "popular_recent", "random")

@@ -16,17 +16,29 @@ shared top-k machinery of :class:`~atelier.models.base.Recommender` ranks the ch
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import scipy.sparse as sp
 
 from atelier.features.baskets import build_baskets
 from atelier.features.dataset import Dataset
-from atelier.features.items import label_codes
+from atelier.features.items import dense_codes, label_codes
+from atelier.mining.fpgrowth import fpgrowth
 from atelier.models.base import Recommender
 from atelier.models.together import PairRules
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A "complete the look" set: the other items of a frequent itemset holding the query item."""
+
+    items: tuple[int, ...]
+    count: int
+    support: float
+    confidence: float  # share of the query item's baskets that hold the whole set
+
 
 SOURCES = ("rules", "variants", "department_pairs", "department_popular", "popular")
 TIER = 2.0  # each tier's scores lie in [0, 1); tiers are TIER apart
@@ -38,7 +50,13 @@ class TogetherChain(Recommender):
     name = "chain"
     widgets = frozenset({"together"})
 
-    def __init__(self, rules: PairRules | dict | None = None, sources: Sequence[str] = SOURCES):
+    def __init__(
+        self,
+        rules: PairRules | dict | None = None,
+        sources: Sequence[str] = SOURCES,
+        bundle_min_count: int = 3,
+        bundle_max_size: int = 4,
+    ):
         unknown = set(sources) - set(SOURCES)
         if unknown:
             raise ValueError(
@@ -47,9 +65,11 @@ class TogetherChain(Recommender):
         # Settings of the rules may come as a dict (from a saved model.json).
         self.rules = PairRules(**rules) if isinstance(rules, dict) else (rules or PairRules())
         self.sources = tuple(sources)
+        self.bundle_min_count = bundle_min_count
+        self.bundle_max_size = bundle_max_size
 
     def get_params(self) -> dict:
-        return {"rules": self.rules.get_params(), "sources": list(self.sources)}
+        return super().get_params() | {"rules": self.rules.get_params(), "sources": list(self.sources)}
 
     def save(self, folder: str | Path) -> Path:
         """The chain's own state, and the fitted rules in ``folder/rules``."""
@@ -69,10 +89,40 @@ class TogetherChain(Recommender):
         baskets = build_baskets(data, self.rules.kinds, self.rules.basket_by, self.rules.max_basket_size)  # type: ignore[arg-type]
         counts = baskets.item_counts.astype(np.float64)
         self.popularity_ = counts / (counts.max(initial=0) + 1.0)  # in [0, 1)
-        groups = pl.Series(data.products["group_id"]).cast(pl.Categorical).to_physical().cast(pl.Int64)
-        self.group_ = groups.fill_null(-1).to_numpy()
+        self.group_ = dense_codes(data.products["group_id"])
         self.department_ = label_codes(data.products, "department")
         self.department_rules_ = _department_confidence(baskets.matrix, self.department_)
+        self.item_baskets_ = baskets.item_counts
+        self.n_baskets_ = baskets.n_baskets
+        # "Complete the look": itemsets of three or more items, mined with FP-Growth.
+        itemsets = fpgrowth(
+            baskets.matrix, self.bundle_min_count / max(baskets.n_baskets, 1), max_len=self.bundle_max_size
+        )
+        large = itemsets.sizes >= 3
+        self.bundles_ = itemsets.matrix(data.n_items)[large]
+        self.bundle_counts_ = itemsets.counts[large]
+
+    def bundles(self, item: int, n: int = 3) -> list[Bundle]:
+        """The best larger itemsets holding ``item``: most baskets first (then the larger ones)."""
+        self._check_fitted()
+        holding = self.bundles_[:, item].nonzero()[0]
+        if len(holding) == 0:
+            return []
+        sizes = np.diff(self.bundles_.indptr)[holding]
+        order = holding[np.lexsort((-sizes, -self.bundle_counts_[holding]))][:n]
+        out = []
+        for b in order:
+            members = self.bundles_.indices[self.bundles_.indptr[b] : self.bundles_.indptr[b + 1]]
+            count = int(self.bundle_counts_[b])
+            out.append(
+                Bundle(
+                    items=tuple(int(i) for i in members if i != item),
+                    count=count,
+                    support=count / max(self.n_baskets_, 1),
+                    confidence=count / max(int(self.item_baskets_[item]), 1),
+                )
+            )
+        return out
 
     # -- scoring -------------------------------------------------------------------------------------------------
     def _score_queries(self, queries: sp.csr_matrix) -> np.ndarray:
