@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -166,12 +167,53 @@ def evaluate(
 
 
 @app.command()
+def train(
+    data_dir: Annotated[Path, typer.Argument(help="data folder written by `atelier ingest`")],
+    out_dir: Annotated[Path, typer.Option("--out", help="artefact folder to write")],
+    only: Annotated[
+        str | None, typer.Option(help="comma-separated widgets (default: every trainable one)")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Train the widgets' serving models into one versioned artefact folder."""
+    from atelier.pipeline import train as run_train
+
+    manifest = run_train(data_dir, out_dir, load_settings(config), only.split(",") if only else None)
+    out.print_json(data={k: v for k, v in manifest.items() if k != "settings"})
+
+
+@app.command()
+def recommend(
+    widget: Annotated[str, typer.Argument(help="together | similar | user")],
+    item_id: Annotated[str, typer.Argument(metavar="ID", help="product id (together, similar) or user id")],
+    artifacts: Annotated[Path, typer.Option(help="artefact folder written by `atelier train`")],
+    n: Annotated[int, typer.Option("--n", help="how many recommendations")] = 10,
+    in_stock: Annotated[bool, typer.Option(help="only products not known to be out of stock")] = False,
+    exclude_department: Annotated[bool, typer.Option(help="leave out the product's own department")] = False,
+    bundles: Annotated[int, typer.Option(help="together: also list this many complete-the-look sets")] = 0,
+) -> None:
+    """Print a widget's recommendations for one product or user as JSON."""
+    from atelier.engine import Engine
+
+    engine = Engine.load(artifacts)
+    if widget != "together":
+        raise InputError(f"widget {widget!r}: this version serves 'together' (similar and user come next)")
+    items = engine.together(item_id, n, in_stock=in_stock, exclude_department=exclude_department)
+    result: dict = {"widget": widget, "product_id": item_id, "recommendations": [r.as_dict() for r in items]}
+    if bundles:
+        result["bundles"] = engine.bundles(item_id, bundles)
+    out.print_json(data=result)
+
+
+@app.command()
 def demo(
     workdir: Annotated[Path, typer.Option(help="where the sample shop and its data go")] = Path("var/demo"),
     config: ConfigOption = None,
 ) -> None:
-    """The one-command tour: make the sample shop (once), ingest it, and show what came out."""
+    """The one-command tour: make the sample shop (once), ingest it, train, and show recommendations."""
+    from atelier.engine import Engine
     from atelier.ingest import ingest as run_ingest
+    from atelier.pipeline import train as run_train
     from atelier.sample import SampleFiles, write_sample
 
     settings = load_settings(config)
@@ -184,7 +226,18 @@ def demo(
         write_sample(raw.root, products=s.products, users=s.users, events=s.events, seed=s.seed)
     report = run_ingest("twentytoo", [raw.products, *raw.events], workdir / "data", settings)
     out.print(report.summary())
-    log.info("canonical tables in %s; training and serving arrive with the next releases", workdir / "data")
+    run_train(workdir / "data", workdir / "artifacts", settings)
+    engine = Engine.load(workdir / "artifacts")
+    example = json.loads(raw.ground_truth.read_text())["complementary_pairs"][0][0]
+    out.print(f"[bold]Top Picks Together[/] for product {example}:")
+    for r in engine.together(example, n=5):
+        out.print(f"  {r.product_id}  ({r.source}) {r.reason}", highlight=False, markup=False)
+    log.info(
+        "tables in %s, models in %s; try `atelier recommend together ID --artifacts %s` (serving comes next)",
+        workdir / "data",
+        workdir / "artifacts",
+        workdir / "artifacts",
+    )
 
 
 def main() -> None:

@@ -137,13 +137,19 @@ class TogetherChain(Recommender):
             )
         return combined
 
-    def source_of(self, scores: np.ndarray) -> np.ndarray:
-        """The source name behind each combined score (None for padding)."""
+    def split_scores(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(source name, the source's own score in [0, 1)) behind each combined score (None, nan for padding)."""
         scores = np.asarray(scores)
         finite = np.where(np.isfinite(scores), scores, 0.0)
         tier = len(self.sources) - np.floor(finite / TIER).astype(np.int64)
         names = np.array([*self.sources, None], dtype=object)
-        return np.where(np.isfinite(scores), names[np.clip(tier, 0, len(self.sources))], None)
+        sources = np.where(np.isfinite(scores), names[np.clip(tier, 0, len(self.sources))], None)
+        own = np.where(np.isfinite(scores), finite - TIER * (len(self.sources) - tier), np.nan)
+        return sources, own
+
+    def source_of(self, scores: np.ndarray) -> np.ndarray:
+        """The source name behind each combined score (None for padding)."""
+        return self.split_scores(scores)[0]
 
     def _rules(self, queries: sp.csr_matrix) -> np.ndarray:
         return self.rules._score_queries(queries)

@@ -1,0 +1,144 @@
+"""The widgets as a shop serves them: a trained artefact folder in, product recommendations with reasons out.
+
+Each recommended item says which source produced it (pair rules, another colour of the style, a department
+bought alongside, departmental or overall popularity), and that becomes its explanation. Business filters
+(in stock only, not the item's own department) are applied here, for every model alike.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from atelier.errors import InputError, NotFoundError
+from atelier.features.ids import IdMap
+from atelier.models.together_chain import TogetherChain
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended product and why; the rule figures are set when a pair rule produced it."""
+
+    product_id: str
+    score: float
+    source: str
+    reason: str
+    support: float | None = None
+    confidence: float | None = None
+    lift: float | None = None
+    count: int | None = None
+
+    def as_dict(self) -> dict:
+        """JSON-ready, figures rounded to 6 significant digits."""
+        return {k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+class Engine:
+    """Loads an artefact folder written by ``atelier train`` and answers the widgets."""
+
+    def __init__(self, folder: Path, manifest: dict, catalogue: pl.DataFrame, together: TogetherChain | None):
+        self.folder = folder
+        self.manifest = manifest
+        self.catalogue = catalogue
+        self.items = IdMap(catalogue["product_id"])
+        self._together = together
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Engine:
+        """The engine of an artefact folder; a clear error when the folder is not one."""
+        folder = Path(folder)
+        manifest_path = folder / "manifest.json"
+        if not manifest_path.is_file():
+            raise InputError(
+                f"{folder}: no manifest.json (expected an artefact folder written by `atelier train`)"
+            )
+        manifest = json.loads(manifest_path.read_text())
+        catalogue = pl.read_parquet(folder / "catalogue.parquet")
+        together = TogetherChain.load(folder / "together") if "together" in manifest["widgets"] else None
+        return cls(folder, manifest, catalogue, together)
+
+    # -- Top Picks Together --------------------------------------------------------------------------------------
+    def together(
+        self, product_id: str, n: int = 10, in_stock: bool = False, exclude_department: bool = False
+    ) -> list[Recommendation]:
+        """What is bought with ``product_id``, best first, each with its source and reason."""
+        model = self._widget("together", self._together)
+        if n < 1:
+            raise InputError(f"n must be at least 1, got {n}")
+        item = self.items.one(product_id, "product")
+        query = sp.csr_matrix(([1.0], ([0], [item])), shape=(1, len(self.items)))
+        exclude = self._exclusions(item, in_stock, exclude_department)
+        ranked, scores = model.related(query, n, exclude)
+        sources, own_scores = model.split_scores(scores[0])
+        out = []
+        for candidate, score, source in zip(ranked[0], own_scores, sources, strict=True):
+            if candidate < 0:
+                break
+            out.append(self._explain_together(model, item, int(candidate), float(score), str(source)))
+        return out
+
+    def bundles(self, product_id: str, n: int = 3) -> list[dict]:
+        """ "Complete the look": frequent sets of three or more items holding ``product_id``."""
+        model = self._widget("together", self._together)
+        item = self.items.one(product_id, "product")
+        return [
+            {
+                "product_ids": [str(p) for p in self.items.to_ids(np.array(b.items))],
+                "count": b.count,
+                "support": b.support,
+                "confidence": b.confidence,
+                "reason": f"{b.count} baskets held this whole set",
+            }
+            for b in model.bundles(item, n)
+        ]
+
+    def _explain_together(self, model: TogetherChain, item: int, candidate: int, score: float, source: str):
+        pid = str(self.items.ids[candidate])
+        if source == "rules":
+            rule = model.rules.rule(item, candidate)
+            if rule is not None:
+                return Recommendation(
+                    pid, score, source, rule.reason(), rule.support, rule.confidence, rule.lift, rule.count
+                )
+        return Recommendation(pid, score, source, self._reason(source, item, candidate))
+
+    def _reason(self, source: str, item: int, candidate: int) -> str:
+        row = self.catalogue.row(candidate, named=True)
+        query = self.catalogue.row(item, named=True)
+        if source == "variants":
+            colour = f" in {row['color']}" if row.get("color") else ""
+            return f"the same style{colour}"
+        if source == "department_pairs":
+            return f"shoppers who buy {query['department']} often also buy {row['department']}"
+        if source == "department_popular":
+            return f"popular in {row['department']}"
+        return "popular with shoppers"
+
+    def _exclusions(self, item: int, in_stock: bool, exclude_department: bool) -> sp.csr_matrix | None:
+        mask = np.zeros(len(self.items), dtype=bool)
+        if in_stock and "is_available" in self.catalogue.columns:
+            # Unknown availability counts as available: only a known "out of stock" hides an item.
+            mask |= (self.catalogue["is_available"] == False).fill_null(False).to_numpy()  # noqa: E712
+        if exclude_department:
+            department = self.catalogue["department"][item]
+            if department is not None:
+                mask |= (self.catalogue["department"] == department).fill_null(False).to_numpy()
+        if not mask.any():
+            return None
+        cols = np.flatnonzero(mask)
+        return sp.csr_matrix(
+            (np.ones(len(cols)), (np.zeros(len(cols), dtype=np.int64), cols)), shape=(1, len(mask))
+        )
+
+    @staticmethod
+    def _widget(name: str, model):
+        if model is None:
+            raise NotFoundError(
+                f"widget {name!r} is not in these artefacts (train it with `atelier train --only {name}`)"
+            )
+        return model

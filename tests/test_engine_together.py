@@ -1,0 +1,97 @@
+"""`atelier train` and `atelier recommend together`: artefacts, explanations, filters, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from atelier.config import load_settings
+from atelier.engine import Engine
+from atelier.errors import InputError, NotFoundError
+from atelier.pipeline import train
+from cli_support import atelier
+
+
+@pytest.fixture(scope="module")
+def artifacts(ingested, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("artifacts")
+    train(ingested[0], folder, load_settings())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def engine(artifacts) -> Engine:
+    return Engine.load(artifacts)
+
+
+def test_manifest_records_what_was_trained(artifacts):
+    manifest = json.loads((artifacts / "manifest.json").read_text())
+    assert manifest["format"] == 1
+    together = manifest["widgets"]["together"]
+    assert together["model"] == "chain" and together["pair_rules"] > 0 and together["baskets"] > 0
+    assert manifest["settings"]["together"]["min_count"] == 2
+
+
+def test_planted_partner_comes_first_with_its_figures(engine, truth):
+    a, b = truth["complementary_pairs"][0]
+    first = engine.together(a, n=5)[0]
+    assert first.product_id == b and first.source == "rules"
+    assert first.count >= 2 and first.lift > 1 and 0 < first.confidence <= 1
+    assert "bought both together" in first.reason and "more often than by chance" in first.reason
+
+
+def test_lists_are_full_and_every_item_names_its_source(engine, truth):
+    a, _ = truth["complementary_pairs"][0]
+    items = engine.together(a, n=30)
+    assert len(items) == 30
+    assert {i.source for i in items} <= {
+        "rules",
+        "variants",
+        "department_pairs",
+        "department_popular",
+        "popular",
+    }
+    assert len({i.product_id for i in items}) == 30 and a not in {i.product_id for i in items}
+    assert all(i.reason for i in items)
+
+
+def test_exclude_own_department_and_in_stock_filters(engine, truth):
+    a, _ = truth["complementary_pairs"][0]
+    department = engine.catalogue["department"][engine.items.one(a)]
+    departments = engine.catalogue.select("product_id", "department").to_dict(as_series=False)
+    by_id = dict(zip(departments["product_id"], departments["department"], strict=True))
+    items = engine.together(a, n=20, exclude_department=True)
+    assert items and all(by_id[i.product_id] != department for i in items)
+    stock = engine.catalogue.select("product_id", "is_available").to_dict(as_series=False)
+    out_of_stock = {
+        p for p, ok in zip(stock["product_id"], stock["is_available"], strict=True) if ok is False
+    }
+    assert out_of_stock, "the sample shop marks some products out of stock"
+    assert not {i.product_id for i in engine.together(a, n=100, in_stock=True)} & out_of_stock
+
+
+def test_unknown_product_and_bad_n_are_clear_errors(engine):
+    with pytest.raises(NotFoundError, match="unknown product 'nope'"):
+        engine.together("nope")
+    with pytest.raises(InputError, match="n must be at least 1"):
+        engine.together(engine.items.ids[0], n=0)
+
+
+def test_cli_train_then_recommend_prints_json(ingested, truth, tmp_path):
+    assert atelier("train", str(ingested[0]), "--out", str(tmp_path)).returncode == 0
+    a, b = truth["complementary_pairs"][0]
+    result = atelier("recommend", "together", a, "--artifacts", str(tmp_path), "--n", "3", "--bundles", "2")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    first = doc["recommendations"][0]
+    assert set(first) == {"product_id", "score", "source", "reason", "support", "confidence", "lift", "count"}
+    assert first["product_id"] == b
+    assert "bundles" in doc
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    result = atelier("recommend", "together", "x", "--artifacts", str(tmp_path))
+    assert result.returncode == 2 and "no manifest.json" in result.stderr
+    result = atelier("train", str(tmp_path), "--out", str(tmp_path / "a"), "--only", "outfits")
+    assert result.returncode == 2 and "cannot train outfits" in result.stderr
