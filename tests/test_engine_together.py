@@ -74,8 +74,37 @@ def test_exclude_own_department_and_in_stock_filters(engine, truth):
 def test_unknown_product_and_bad_n_are_clear_errors(engine):
     with pytest.raises(NotFoundError, match="unknown product 'nope'"):
         engine.together("nope")
-    with pytest.raises(InputError, match="n must be at least 1"):
-        engine.together(engine.items.ids[0], n=0)
+    for bad in (0, -1, 10**11):
+        with pytest.raises(InputError, match="n must be between 1 and 1000"):
+            engine.together(engine.items.ids[0], n=bad)
+    with pytest.raises(InputError, match="n must be between"):
+        engine.bundles(engine.items.ids[0], n=-1)
+
+
+def test_damaged_artefacts_are_clear_errors(artifacts, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(artifacts, broken)
+    (broken / "manifest.json").write_text("{not json")
+    with pytest.raises(InputError, match="not a valid manifest"):
+        Engine.load(broken)
+    (broken / "manifest.json").write_text(json.dumps({"format": 99, "widgets": {}}))
+    with pytest.raises(InputError, match="artefact format 99"):
+        Engine.load(broken)
+    (broken / "manifest.json").write_text((artifacts / "manifest.json").read_text())
+    (broken / "catalogue.parquet").unlink()
+    with pytest.raises(InputError, match="incomplete or damaged"):
+        Engine.load(broken)
+
+
+def test_retraining_replaces_the_folder_whole(ingested, artifacts, tmp_path):
+    target = tmp_path / "art"
+    train(ingested[0], target, load_settings())
+    (target / "stale.txt").write_text("left from an older run")
+    train(ingested[0], target, load_settings())
+    assert not (target / "stale.txt").exists() and (target / "manifest.json").is_file()
+    assert not list(tmp_path.glob(".art.*"))
 
 
 def test_cli_train_then_recommend_prints_json(ingested, truth, tmp_path):

@@ -129,3 +129,30 @@ def test_fpgrowth_equals_mlxtend_on_fimi_retail():
         ours = fpgrowth(m, support).as_dict()
         assert ours == mlxtend_itemsets(m, support)
         assert len(ours) > 100
+
+
+def test_no_rules_when_no_itemset_pairs_anything():
+    assert len(association_rules(fpgrowth(matrix([[0], [1], [2]]), min_support=0.3))) == 0
+
+
+def test_basket_file_reader_handles_tabs_duplicates_and_blank_lines(tmp_path):
+    from atelier.mining.baskets_file import read_basket_file
+
+    path = tmp_path / "b.dat"
+    path.write_text("1 2\t3\n\n3 3 4 \n")
+    m, labels = read_basket_file(path)
+    rows = [sorted(labels[m.indices[m.indptr[r] : m.indptr[r + 1]]].tolist()) for r in range(m.shape[0])]
+    assert rows == [["1", "2", "3"], ["3", "4"]]
+    empty = tmp_path / "empty.dat"
+    empty.write_text("")
+    assert read_basket_file(empty)[0].shape == (0, 0)
+
+
+def test_pair_rules_clean_their_input():
+    from atelier.mining.pairs import pair_rules
+
+    dirty = sp.csr_matrix(
+        (np.array([1.0, 1.0, 0.0, 1.0]), np.array([0, 0, 1, 1]), np.array([0, 3, 4])), shape=(2, 2)
+    )
+    table = pair_rules(dirty)  # basket 0 holds item 0 twice and a stored zero for item 1
+    assert table.count[0, 1] == 0 and table.n_rules == 0

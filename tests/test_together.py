@@ -172,3 +172,36 @@ def test_complete_the_look_bundles_come_from_frequent_itemsets():
     assert sorted(data.items.to_ids(np.array(bundle.items))) == ["belt", "jeans"]
     assert bundle.count == 3 and bundle.confidence == pytest.approx(3 / 4)
     assert model.bundles(data.items.one("scarf")) == []
+
+
+def test_chain_keeps_the_order_of_scores_above_one_lift_and_basket_sums():
+    from atelier.models.together_chain import TogetherChain
+
+    data = tiny_dataset(CHAIN_ROWS, CATALOGUE)
+    for rank_by in ("confidence", "lift"):
+        rules = PairRules(kinds=["purchase"], min_count=1, min_lift=0.0, rank_by=rank_by)
+        chain = TogetherChain(rules, sources=["rules"]).fit(data)
+        alone = PairRules(kinds=["purchase"], min_count=1, min_lift=0.0, rank_by=rank_by).fit(data)
+        # A basket query sums several items' scores; the chain must rank exactly as the rules alone do.
+        query = sp.csr_matrix(
+            ([1.0, 1.0], ([0, 0], [data.items.one("jeans-grey"), data.items.one("scarf")])),
+            shape=(1, data.n_items),
+        )
+        np.testing.assert_array_equal(chain.related(query, 4)[0], alone.related(query, 4)[0])
+        _, own = chain.split_scores(chain.related(query, 4)[1][0])
+        expected = alone.related(query, 4)[1][0]
+        finite = np.isfinite(expected)
+        np.testing.assert_allclose(own[finite], expected[finite], rtol=1e-9)
+
+
+def test_rules_need_enough_distinct_shoppers_when_asked(data):
+    a, b = data.items.one("a"), data.items.one("b")
+    assert PairRules(kinds=["purchase"], min_count=1, min_shoppers=2).fit(data).rule(a, b) is not None
+    assert PairRules(kinds=["purchase"], min_count=1, min_shoppers=3).fit(data).rule(a, b) is None
+
+
+def test_bad_model_settings_are_refused():
+    with pytest.raises(ValueError, match="rank_by"):
+        PairRules(rank_by="support")
+    with pytest.raises(ValueError, match="basket_by"):
+        PairRules(basket_by="week")

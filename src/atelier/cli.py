@@ -201,7 +201,7 @@ def recommend(
     items = engine.together(item_id, n, in_stock=in_stock, exclude_department=exclude_department)
     result: dict = {"widget": widget, "product_id": item_id, "recommendations": [r.as_dict() for r in items]}
     if bundles:
-        result["bundles"] = engine.bundles(item_id, bundles)
+        result["bundles"] = engine.bundles(item_id, bundles, in_stock, exclude_department)
     out.print_json(data=result)
 
 
@@ -228,7 +228,8 @@ def demo(
     out.print(report.summary())
     run_train(workdir / "data", workdir / "artifacts", settings)
     engine = Engine.load(workdir / "artifacts")
-    example = json.loads(raw.ground_truth.read_text())["complementary_pairs"][0][0]
+    pairs = json.loads(raw.ground_truth.read_text())["complementary_pairs"]
+    example = pairs[0][0] if pairs else str(engine.items.ids[0])
     out.print(f"[bold]Top Picks Together[/] for product {example}:")
     for r in engine.together(example, n=5):
         out.print(f"  {r.product_id}  ({r.source}) {r.reason}", highlight=False, markup=False)

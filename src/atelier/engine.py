@@ -18,6 +18,9 @@ import scipy.sparse as sp
 from atelier.errors import InputError, NotFoundError
 from atelier.features.ids import IdMap
 from atelier.models.together_chain import TogetherChain
+from atelier.pipeline import ARTIFACT_FORMAT
+
+MAX_N = 1_000  # a list longer than this is a mistake (or an attack), not a widget
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,23 @@ class Engine:
             raise InputError(
                 f"{folder}: no manifest.json (expected an artefact folder written by `atelier train`)"
             )
-        manifest = json.loads(manifest_path.read_text())
-        catalogue = pl.read_parquet(folder / "catalogue.parquet")
-        together = TogetherChain.load(folder / "together") if "together" in manifest["widgets"] else None
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            widgets = manifest["widgets"]
+            found_format = manifest.get("format")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(
+                f"{manifest_path} is not a valid manifest ({exc}): train the artefacts again"
+            ) from None
+        if found_format != ARTIFACT_FORMAT:
+            raise InputError(
+                f"{folder}: artefact format {found_format!r}, this version reads format {ARTIFACT_FORMAT}: train again"
+            )
+        try:
+            catalogue = pl.read_parquet(folder / "catalogue.parquet")
+            together = TogetherChain.load(folder / "together") if "together" in widgets else None
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"{folder}: incomplete or damaged artefacts ({exc}): train them again") from None
         return cls(folder, manifest, catalogue, together)
 
     # -- Top Picks Together --------------------------------------------------------------------------------------
@@ -68,8 +85,7 @@ class Engine:
     ) -> list[Recommendation]:
         """What is bought with ``product_id``, best first, each with its source and reason."""
         model = self._widget("together", self._together)
-        if n < 1:
-            raise InputError(f"n must be at least 1, got {n}")
+        _check_n(n)
         item = self.items.one(product_id, "product")
         query = sp.csr_matrix(([1.0], ([0], [item])), shape=(1, len(self.items)))
         exclude = self._exclusions(item, in_stock, exclude_department)
@@ -82,10 +98,17 @@ class Engine:
             out.append(self._explain_together(model, item, int(candidate), float(score), str(source)))
         return out
 
-    def bundles(self, product_id: str, n: int = 3) -> list[dict]:
-        """ "Complete the look": frequent sets of three or more items holding ``product_id``."""
+    def bundles(
+        self, product_id: str, n: int = 3, in_stock: bool = False, exclude_department: bool = False
+    ) -> list[dict]:
+        """Complete the look: frequent sets of three or more items holding ``product_id`` (a set with a
+        filtered-out item is left out)."""
         model = self._widget("together", self._together)
+        _check_n(n)
         item = self.items.one(product_id, "product")
+        exclude = self._exclusions(item, in_stock, exclude_department)
+        hidden = set(exclude.indices.tolist()) if exclude is not None else set()
+        kept = [b for b in model.bundles(item, model.bundles_.shape[0]) if not hidden & set(b.items)][:n]
         return [
             {
                 "product_ids": [str(p) for p in self.items.to_ids(np.array(b.items))],
@@ -94,7 +117,7 @@ class Engine:
                 "confidence": b.confidence,
                 "reason": f"{b.count} baskets held this whole set",
             }
-            for b in model.bundles(item, n)
+            for b in kept
         ]
 
     def _explain_together(self, model: TogetherChain, item: int, candidate: int, score: float, source: str):
@@ -124,10 +147,11 @@ class Engine:
         if in_stock and "is_available" in self.catalogue.columns:
             # Unknown availability counts as available: only a known "out of stock" hides an item.
             mask |= (self.catalogue["is_available"] == False).fill_null(False).to_numpy()  # noqa: E712
-        if exclude_department:
-            department = self.catalogue["department"][item]
-            if department is not None:
-                mask |= (self.catalogue["department"] == department).fill_null(False).to_numpy()
+        if exclude_department and self._together is not None:
+            # The model's department codes: the same trimming and the same notion of "no department".
+            codes = self._together.department_
+            if codes[item] >= 0:
+                mask |= codes == codes[item]
         if not mask.any():
             return None
         cols = np.flatnonzero(mask)
@@ -142,3 +166,8 @@ class Engine:
                 f"widget {name!r} is not in these artefacts (train it with `atelier train --only {name}`)"
             )
         return model
+
+
+def _check_n(n: int) -> None:
+    if not 1 <= n <= MAX_N:
+        raise InputError(f"n must be between 1 and {MAX_N}, got {n}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,8 +44,11 @@ def train(
             f"cannot train {', '.join(unknown)}: trainable widgets are {', '.join(SERVING_MODELS)}"
         )
     data = Dataset.load(data_dir)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(out_dir)
+    # Written aside and moved in place at the end: a failed run never leaves new files beside old models.
+    out = final.parent / f".{final.name}.partial"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     data.products.select(c for c in CATALOGUE_COLUMNS if c in data.products.columns).write_parquet(
         out / "catalogue.parquet"
     )
@@ -73,6 +77,14 @@ def train(
             log.info("%s: %s trained in %.1f s", widget, model.name, time.perf_counter() - started)
             bar.advance(task)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if final.exists():
+        previous = final.parent / f".{final.name}.previous"
+        shutil.rmtree(previous, ignore_errors=True)
+        final.rename(previous)
+        out.rename(final)
+        shutil.rmtree(previous)
+    else:
+        out.rename(final)
     return manifest
 
 

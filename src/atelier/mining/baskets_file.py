@@ -13,6 +13,8 @@ import scipy.sparse as sp
 def read_basket_file(path: str | Path) -> tuple[sp.csr_matrix, np.ndarray]:
     """(baskets x items 0/1 matrix, item labels); blank lines are skipped, repeated items count once."""
     # polars splits and encodes the tokens in Rust, several times faster than Python's str.split per line.
+    if Path(path).stat().st_size == 0:
+        return sp.csr_matrix((0, 0), dtype=np.float32), np.array([], dtype=object)
     lines = pl.read_csv(
         path, has_header=False, new_columns=["line"], separator="\x1f", quote_char=None,
         schema_overrides={"line": pl.String},
@@ -21,7 +23,7 @@ def read_basket_file(path: str | Path) -> tuple[sp.csr_matrix, np.ndarray]:
         lines.select(pl.col("line").str.strip_chars())
         .filter(pl.col("line") != "")
         .with_row_index("basket")
-        .select("basket", pl.col("line").str.split(" ").alias("item"))
+        .select("basket", pl.col("line").str.replace_all(r"\s+", " ").str.split(" ").alias("item"))
         .explode("item", empty_as_null=False)
         .filter(pl.col("item") != "")
     )

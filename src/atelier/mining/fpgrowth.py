@@ -41,21 +41,23 @@ def fpgrowth(baskets: sp.csr_matrix, min_support: float, max_len: int = 0) -> It
     flat, lengths, counts = _mine(
         indptr, ranks.astype(np.int64), len(order), min_count, max_len or len(order)
     )
-    lengths_arr = np.asarray(lengths, dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths_arr)]).astype(np.int64)
-    items = order[np.asarray(flat, dtype=np.int64)] if len(flat) else np.zeros(0, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    items = order[flat] if len(flat) else np.zeros(0, dtype=np.int64)
     # Each itemset's items sorted by id, for a canonical form.
-    sort_key = np.repeat(np.arange(len(lengths_arr)), lengths_arr)
+    sort_key = np.repeat(np.arange(len(lengths)), lengths)
     items = items[np.lexsort((items, sort_key))]
-    return Itemsets(items, offsets, np.asarray(counts, dtype=np.int64), n_baskets)
+    return Itemsets(items, offsets, counts, n_baskets)
 
 
 @njit(cache=True)
 def _mine(indptr, items, n_items, min_count, max_len):
     """Depth-first over conditional databases with an explicit stack (numba's cache cannot hold recursion)."""
-    flat = List.empty_list(types.int64)
-    lengths = List.empty_list(types.int64)
-    counts = List.empty_list(types.int64)
+    # Output in growing numpy buffers (typed lists cost microseconds per element to hand back).
+    flat = np.empty(1024, dtype=np.int64)
+    lengths = np.empty(256, dtype=np.int64)
+    counts = np.empty(256, dtype=np.int64)
+    n_flat = 0
+    n_sets = 0
     prefix = np.zeros(max(max_len, 1), dtype=np.int64)
     # One stack entry per open conditional database: its arrays, its depth and the next item to extend.
     s_indptr = List()
@@ -96,10 +98,17 @@ def _mine(indptr, items, n_items, min_count, max_len):
         s_next[top] = i - 1
         depth = s_depth[top]
         prefix[depth] = s_labels[top][i]
+        if n_flat + depth + 1 > len(flat):
+            flat = _grown(flat, n_flat + depth + 1)
+        if n_sets + 1 > len(lengths):
+            lengths = _grown(lengths, n_sets + 1)
+            counts = _grown(counts, n_sets + 1)
         for d in range(depth + 1):
-            flat.append(prefix[d])
-        lengths.append(depth + 1)
-        counts.append(support[i])
+            flat[n_flat] = prefix[d]
+            n_flat += 1
+        lengths[n_sets] = depth + 1
+        counts[n_sets] = support[i]
+        n_sets += 1
         if depth + 1 >= max_len or i == 0:
             continue
         sub = _conditional(
@@ -127,7 +136,15 @@ def _mine(indptr, items, n_items, min_count, max_len):
         s_pos.append(pos)
         s_depth.append(depth + 1)
         s_next.append(len(sub_labels) - 1)
-    return flat, lengths, counts
+    return flat[:n_flat].copy(), lengths[:n_sets].copy(), counts[:n_sets].copy()
+
+
+@njit(cache=True)
+def _grown(buffer, needed):
+    """``buffer`` copied into one at least twice as large (and at least ``needed``)."""
+    out = np.empty(max(2 * len(buffer), needed), dtype=buffer.dtype)
+    out[: len(buffer)] = buffer
+    return out
 
 
 @njit(cache=True)

@@ -32,7 +32,9 @@ class PairTable:
 
 def pair_rules(baskets: sp.csr_matrix) -> PairTable:
     """Every ordered pair of items sharing a basket, with count, confidence(a -> b) and lift."""
-    b = sp.csr_matrix(baskets, dtype=np.int32)
+    b = sp.csr_matrix(baskets, dtype=np.int32, copy=True)
+    b.sum_duplicates()  # an item twice in a basket counts once; stored zeros are not items
+    b.eliminate_zeros()
     b.data[:] = 1
     co = (b.T.tocsr() @ b).tocsr()
     co.sort_indices()

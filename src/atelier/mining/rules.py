@@ -2,12 +2,11 @@
 
 For every frequent itemset S of two or more items and every item c in S, the rule (S - c) -> c has
 support = support(S), confidence = support(S) / support(S - c) and lift = confidence / support(c). Every subset
-of a frequent itemset is frequent, so each figure is a lookup, done for all rules at once with a hash join.
+of a frequent itemset is frequent, so each figure is a lookup, done for all rules at once with one exact join.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,8 +40,13 @@ def association_rules(itemsets: Itemsets, min_confidence: float = 0.0, min_lift:
     """Every rule with a single consequent derived from ``itemsets`` passing the thresholds."""
     sizes = itemsets.sizes
     n = max(itemsets.n_baskets, 1)
-    key_of = _keys(itemsets.items, itemsets.offsets)
-    support_of = pl.DataFrame({"key": key_of, "count": itemsets.counts})
+    if not (sizes >= 2).any():
+        empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
+        return Rules(empty_i, np.zeros(1, dtype=np.int64), empty_i, empty_i, empty_f, empty_f, empty_f)
+    width = int(sizes.max())
+    support_of = _padded(itemsets.items, itemsets.offsets, width).with_columns(
+        count=pl.Series(itemsets.counts)
+    )
     # One rule per (itemset of size >= 2, item in it): the antecedent is the itemset without that item.
     big = np.flatnonzero(sizes >= 2)
     rule_set = np.repeat(big, sizes[big])
@@ -56,16 +60,16 @@ def association_rules(itemsets: Itemsets, min_confidence: float = 0.0, min_lift:
     antecedent_items = itemsets.items[itemsets.offsets[member_set] + member_pos][keep]
     antecedent_sizes = sizes[rule_set] - 1
     antecedent_offsets = np.concatenate([[0], np.cumsum(antecedent_sizes)]).astype(np.int64)
-    antecedent_keys = _keys(antecedent_items, antecedent_offsets)
+
     singles = {
         int(itemsets.items[itemsets.offsets[j]]): int(itemsets.counts[j]) for j in np.flatnonzero(sizes == 1)
     }
     count = itemsets.counts[rule_set]
-    antecedent_count = (
-        pl.DataFrame({"key": antecedent_keys})
-        .join(support_of, on="key", how="left", maintain_order="left")["count"]
-        .to_numpy()
-    )
+    # Every subset of a frequent itemset is frequent: an exact join on the padded item columns finds its count.
+    antecedents = _padded(antecedent_items, antecedent_offsets, width)
+    antecedent_count = antecedents.join(
+        support_of, on=antecedents.columns, how="left", maintain_order="left"
+    )["count"].to_numpy()
     consequent_count = np.array([singles[int(c)] for c in consequent], dtype=np.float64)
     confidence = count / antecedent_count
     lift = confidence / (consequent_count / n)
@@ -83,6 +87,12 @@ def association_rules(itemsets: Itemsets, min_confidence: float = 0.0, min_lift:
     )
 
 
-def _keys(items: np.ndarray, offsets: np.ndarray) -> list[str]:
-    """A hashable key per itemset (its sorted ids joined)."""
-    return [" ".join(map(str, sorted(items[a:b].tolist()))) for a, b in itertools.pairwise(offsets)]
+def _padded(items: np.ndarray, offsets: np.ndarray, width: int) -> pl.DataFrame:
+    """One row per itemset, its sorted items in columns i0..i{width-1}, padded with -1 (an exact join key)."""
+    sizes = np.diff(offsets)
+    rows = np.repeat(np.arange(len(sizes)), sizes)
+    cols = np.arange(len(items)) - np.repeat(offsets[:-1], sizes)
+    order = np.lexsort((items, rows))  # items sorted within each itemset
+    padded = np.full((len(sizes), width), -1, dtype=np.int64)
+    padded[rows, cols] = items[order]
+    return pl.DataFrame({f"i{c}": padded[:, c] for c in range(width)})

@@ -19,8 +19,8 @@ from atelier.models.together_chain import TogetherChain
 def _pairs(s: Settings) -> PairRules:
     t = s.together
     return PairRules(
-        t.basket_kinds, t.basket_by, t.max_basket_size, t.min_count, t.min_support, t.min_confidence, t.min_lift,
-        t.rank_by,
+        t.basket_kinds, t.basket_by, t.max_basket_size, t.min_count, t.min_shoppers, t.min_support,
+        t.min_confidence, t.min_lift, t.rank_by,
     )  # fmt: skip
 
 

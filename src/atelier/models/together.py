@@ -51,6 +51,7 @@ class PairRules(Recommender):
         basket_by: str = "session",
         max_basket_size: int = 50,
         min_count: int = 2,
+        min_shoppers: int = 1,
         min_support: float = 0.0,
         min_confidence: float = 0.0,
         min_lift: float = 1.0,
@@ -59,7 +60,12 @@ class PairRules(Recommender):
         self.kinds = tuple(kinds)
         self.basket_by = basket_by
         self.max_basket_size = max_basket_size
+        if basket_by not in ("session", "day"):
+            raise ValueError(f"basket_by must be 'session' or 'day', got {basket_by!r}")
+        if rank_by not in ("confidence", "lift"):
+            raise ValueError(f"rank_by must be 'confidence' or 'lift', got {rank_by!r}")
         self.min_count = min_count
+        self.min_shoppers = min_shoppers
         self.min_support = min_support
         self.min_confidence = min_confidence
         self.min_lift = min_lift
@@ -79,10 +85,13 @@ class PairRules(Recommender):
             & (confidence >= self.min_confidence)
             & (lift > self.min_lift)
         )
+        shoppers = shoppers_together(baskets)
+        if self.min_shoppers > 1:
+            keep &= np.asarray(shoppers[a, b]).ravel() >= self.min_shoppers
         a, b, count, confidence, lift = a[keep], b[keep], count[keep], confidence[keep], lift[keep]
         shape = (data.n_items, data.n_items)
         self.count_ = sp.csr_matrix((count, (a, b)), shape=shape)
-        self.shoppers_ = shoppers_together(baskets).multiply(self.count_ > 0).tocsr()
+        self.shoppers_ = shoppers.multiply(self.count_ > 0).tocsr()
         self.confidence_ = sp.csr_matrix((confidence, (a, b)), shape=shape)
         self.lift_ = sp.csr_matrix((lift, (a, b)), shape=shape)
         self.n_baskets_ = baskets.n_baskets

@@ -9,8 +9,9 @@
 5. ``popular`` — what is popular overall, so the list is always full.
 
 Every item carries the source that produced it. Sources are tiers: an item is ranked by the first source (in
-``sources`` order) that offers it, then by that source's own score; the combined score encodes both, so the
-shared top-k machinery of :class:`~atelier.models.base.Recommender` ranks the chain like any other model.
+``sources`` order) that offers it, then by that source's own score; the combined score encodes both (each
+source's non-negative score squashed into [0, 1) by s / (1 + s), which keeps its order), so the shared top-k
+machinery of :class:`~atelier.models.base.Recommender` ranks the chain like any other model.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import scipy.sparse as sp
 
 from atelier.features.baskets import build_baskets
@@ -87,7 +89,11 @@ class TogetherChain(Recommender):
     def _fit(self, data: Dataset) -> None:
         self.rules.fit(data)
         baskets = build_baskets(data, self.rules.kinds, self.rules.basket_by, self.rules.max_basket_size)  # type: ignore[arg-type]
-        counts = baskets.item_counts.astype(np.float64)
+        # Popularity counts every bag / purchase, also of items only ever bought alone.
+        bought = data.interactions.filter(pl.col("kind").is_in(list(self.rules.kinds)))
+        per_item = bought.select("user", "item").unique().group_by("item").len()
+        counts = np.zeros(data.n_items)
+        counts[per_item["item"].to_numpy()] = per_item["len"].to_numpy()
         self.popularity_ = counts / (counts.max(initial=0) + 1.0)  # in [0, 1)
         self.group_ = dense_codes(data.products["group_id"])
         self.department_ = label_codes(data.products, "department")
@@ -132,19 +138,21 @@ class TogetherChain(Recommender):
             base = TIER * (len(self.sources) - tier)
             np.maximum(
                 combined,
-                np.where(np.isfinite(scores), base + np.clip(scores, 0.0, 0.999), -np.inf),
+                np.where(np.isfinite(scores), base + _squash(scores), -np.inf),
                 out=combined,
             )
         return combined
 
     def split_scores(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(source name, the source's own score in [0, 1)) behind each combined score (None, nan for padding)."""
+        """(source name, that source's own score) behind each combined score (None, nan for padding)."""
         scores = np.asarray(scores)
         finite = np.where(np.isfinite(scores), scores, 0.0)
         tier = len(self.sources) - np.floor(finite / TIER).astype(np.int64)
         names = np.array([*self.sources, None], dtype=object)
         sources = np.where(np.isfinite(scores), names[np.clip(tier, 0, len(self.sources))], None)
-        own = np.where(np.isfinite(scores), finite - TIER * (len(self.sources) - tier), np.nan)
+        squashed = finite - TIER * (len(self.sources) - tier)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            own = np.where(np.isfinite(scores), squashed / (1.0 - squashed), np.nan)
         return sources, own
 
     def source_of(self, scores: np.ndarray) -> np.ndarray:
@@ -197,6 +205,12 @@ class TogetherChain(Recommender):
         with np.errstate(invalid="ignore", divide="ignore"):
             scores = per_item / np.where(top > 0, top, 1.0) * self.popularity_
         return np.where((per_item > 0) & (self.popularity_ > 0), scores, -np.inf)
+
+
+def _squash(scores: np.ndarray) -> np.ndarray:
+    """Non-negative scores into [0, 1), order kept (s / (1 + s)), so a tier never spills into the next."""
+    s = np.clip(scores, 0.0, None)
+    return s / (1.0 + s)
 
 
 def _department_confidence(baskets: sp.csr_matrix, departments: np.ndarray) -> np.ndarray:
