@@ -213,7 +213,7 @@ class TogetherSettings(_Section):
     basket_by: Literal["session", "day"] = "session"
     max_basket_size: int = Field(50, ge=2)
     min_count: int = Field(2, ge=1)
-    min_shoppers: int = Field(1, ge=1)
+    min_shoppers: int = Field(2, ge=1)
     min_support: float = Field(0.0, ge=0, le=1)
     min_confidence: float = Field(0.0, ge=0, le=1)
     min_lift: float = Field(1.0, ge=0)
