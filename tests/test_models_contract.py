@@ -50,10 +50,9 @@ def test_every_model_ranks_for_its_widgets(data, name):
         assert 0 not in items[0], "a query item recommended for itself"
 
 
+@pytest.mark.parametrize("name", models_for("personal"))
 def test_excluded_items_never_come_back(data, name):
     model = make_model(name, load_settings()).fit(data)
-    if "personal" not in model.widgets:
-        pytest.skip(f"{name} does not rank for users")
     exclude = data.binary[[0]]
     items, _ = model.recommend(np.array([0]), data.n_items, exclude)
     assert not set(items[0][items[0] >= 0]) & set(exclude.indices)
