@@ -18,7 +18,7 @@ from atelier.evaluate.metrics import (
     ranking_metrics,
     self_information,
 )
-from atelier.models.ranking import PAD, top_k
+from atelier.index.ranking import PAD, top_k
 
 L2, L3, L4 = math.log2(2), math.log2(3), math.log2(4)
 

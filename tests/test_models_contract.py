@@ -8,9 +8,9 @@ import scipy.sparse as sp
 
 from atelier.config import load_settings
 from atelier.errors import InputError, NotFittedError
+from atelier.index.ranking import PAD
 from atelier.models import REGISTRY, make_model, models_for
 from atelier.models.popular import Popular, RecentPopular
-from atelier.models.ranking import PAD
 from evaluate_fixtures import tiny_dataset
 
 # a bought by 3 users, b by 2, c by 1 (recently), d by nobody in training but in the catalogue

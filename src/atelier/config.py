@@ -226,6 +226,17 @@ class TogetherSettings(_Section):
     )
 
 
+class SimilarSettings(_Section):
+    """Similar Styles: what the text encoders read and how neighbours are chosen."""
+
+    text_fields: list[str] = Field(
+        default_factory=lambda: ["title", "target_audience", "color", "department", "description"],
+        min_length=1,
+    )
+    tfidf_max_features: int = Field(5_000, ge=10)
+    exclude_variants: bool = True
+
+
 Widget = Literal["together", "similar", "personal"]
 WIDGETS: tuple[Widget, ...] = ("together", "similar", "personal")
 
@@ -274,6 +285,7 @@ class Settings(BaseSettings):
     sample: SampleSettings = Field(default_factory=SampleSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     together: TogetherSettings = Field(default_factory=TogetherSettings)
+    similar: SimilarSettings = Field(default_factory=SimilarSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
 
     @classmethod

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from atelier.config import Settings
+from atelier.encoders import ColourEncoder, TfidfEncoder
 from atelier.errors import InputError
 from atelier.models.base import Recommender
 from atelier.models.popular import Popular, RandomItems, RecentPopular
+from atelier.models.similar import SimilarStyles
 from atelier.models.together import PairRules
 from atelier.models.together_chain import TogetherChain
 
@@ -29,6 +31,14 @@ REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]]
     "popular_recent": (RecentPopular, lambda s: RecentPopular(s.models.recent_days)),
     "random": (RandomItems, lambda s: RandomItems(s.models.seed)),
     "pairs": (PairRules, _pairs),
+    "tfidf": (
+        SimilarStyles,
+        lambda s: SimilarStyles(
+            TfidfEncoder(s.similar.text_fields, max_features=s.similar.tfidf_max_features),
+            s.similar.exclude_variants,
+        ),
+    ),
+    "colour": (SimilarStyles, lambda s: SimilarStyles(ColourEncoder(), s.similar.exclude_variants)),
     "chain": (
         TogetherChain,
         lambda s: TogetherChain(

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from atelier.errors import InputError, NotFittedError
 from atelier.features.dataset import Dataset
-from atelier.models.ranking import mask_rows, rank_in_batches
+from atelier.index.ranking import mask_rows, rank_in_batches
 
 Ranked = tuple[np.ndarray, np.ndarray]
 

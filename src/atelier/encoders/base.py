@@ -1,0 +1,69 @@
+"""The one interface every encoder keeps: products in, L2-normalised vectors out.
+
+An encoder reads the modality it knows — text built from catalogue fields, or the product picture — and returns
+one row per product plus a mask of the products it could encode (a product without a title or with a missing or
+corrupt picture gets no vector, is counted, and stays findable through other encoders). Constructors only store
+settings; ``fit`` learns what needs learning from the catalogue (a vocabulary) and loads weights.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import ClassVar, Self
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from atelier.errors import NotFittedError
+
+Vectors = np.ndarray | sp.csr_matrix
+
+DEFAULT_TEXT_FIELDS = ("title", "target_audience", "color", "department", "description")
+
+
+class Encoder:
+    """Base of every encoder; see the module docstring."""
+
+    name: ClassVar[str] = "encoder"
+    modality: ClassVar[str] = "text"  # "text", "image" or "both"
+
+    def get_params(self) -> dict:
+        """The constructor arguments (how to rebuild this encoder)."""
+        parameters = inspect.signature(type(self).__init__).parameters.values()
+        names = [p.name for p in parameters if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
+        return {p: list(v) if isinstance(v := getattr(self, p), tuple) else v for p in names}
+
+    def fit(self, products: pl.DataFrame) -> Self:
+        """Learn from the catalogue (default: nothing to learn)."""
+        self.fitted_ = True
+        return self
+
+    def encode_products(self, products: pl.DataFrame) -> tuple[Vectors, np.ndarray]:
+        """(n_products x dim vectors, L2-normalised; bool mask of the products that got one)."""
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "fitted_", False):
+            raise NotFittedError(f"encoder {self.name!r} is not fitted: call fit(products) first")
+
+
+def product_texts(products: pl.DataFrame, fields: Sequence[str] = DEFAULT_TEXT_FIELDS) -> list[str]:
+    """One text per product: the non-empty ``fields`` joined with '. '."""
+    present = [f for f in fields if f in products.columns]
+    if not present:
+        return [""] * products.height
+    joined = products.select(
+        pl.concat_str(
+            [pl.col(f).cast(pl.String).str.strip_chars() for f in present], separator=". ", ignore_nulls=True
+        )
+    ).to_series()
+    return joined.fill_null("").to_list()
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), float32."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)

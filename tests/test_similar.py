@@ -1,0 +1,123 @@
+"""Similar Styles: encoders (normalised, known answers), the exact index, and the similar-items model."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+import scipy.sparse as sp
+from PIL import Image
+
+from atelier.encoders import ColourEncoder, TfidfEncoder, make_encoder
+from atelier.encoders.colour import colour_histogram
+from atelier.errors import InputError
+from atelier.features.dataset import Dataset
+from atelier.index import ExactIndex
+from atelier.models.similar import SimilarStyles
+
+
+def picture(path, garment_rgb, background=(245, 245, 245)):
+    img = Image.new("RGB", (40, 40), background)
+    img.paste(Image.new("RGB", (20, 24), garment_rgb), (10, 8))
+    img.save(path)
+    return str(path)
+
+
+def norms(vectors) -> np.ndarray:
+    if sp.issparse(vectors):
+        return np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1))).ravel()
+    return np.linalg.norm(vectors, axis=1)
+
+
+def test_colour_histogram_sees_the_garment_not_the_backdrop(tmp_path):
+    red = ColourEncoder().fit(pl.DataFrame())
+    products = pl.DataFrame(
+        {
+            "image_path": [
+                picture(tmp_path / "red.png", (200, 20, 20)),
+                picture(tmp_path / "red2.png", (180, 30, 25), background=(230, 230, 235)),
+                picture(tmp_path / "blue.png", (20, 30, 200)),
+                str(tmp_path / "missing.png"),
+            ]
+        }
+    )
+    vectors, ok = red.encode_products(products)
+    assert ok.tolist() == [True, True, True, False]  # a missing picture is counted, never fatal
+    assert norms(vectors[:3]) == pytest.approx([1, 1, 1], abs=1e-5)
+    assert vectors[0] @ vectors[1] > 0.9 > vectors[0] @ vectors[2]
+    black = colour_histogram(np.zeros((8, 8, 3)) + np.array([0.02, 0.02, 0.02]))
+    assert black.sum() == pytest.approx(1.0) and black[-4] == pytest.approx(1.0)  # the darkest grey bin
+
+
+def test_tfidf_vectors_are_normalised_and_words_count():
+    products = pl.DataFrame(
+        {
+            "title": ["red summer dress", "red summer dress long", "black leather boots", None],
+            "color": ["Red", "Red", "Black", None],
+            "department": ["Dresses", "Dresses", "Shoes", None],
+        }
+    )
+    encoder = TfidfEncoder().fit(products)
+    vectors, ok = encoder.encode_products(products)
+    assert ok.tolist() == [True, True, True, True]  # the empty product still has its one-hot "missing" block
+    assert norms(vectors) == pytest.approx([1, 1, 1, 1], abs=1e-5)
+    sims = (vectors @ vectors.T).toarray()
+    assert sims[0, 1] > 0.8 and sims[0, 2] < 0.1
+
+
+def test_exact_index_finds_the_nearest_and_round_trips(tmp_path):
+    vectors = np.eye(4, dtype=np.float32)
+    vectors[1] = [0.9, 0.1, 0, 0]
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = ExactIndex().add(vectors)
+    items, scores = index.search(vectors[[0]], 2)
+    assert items[0].tolist() == [0, 1] and scores[0, 0] == pytest.approx(1.0)
+    index.save(tmp_path / "i")
+    np.testing.assert_array_equal(
+        ExactIndex.load(tmp_path / "i").search(vectors, 3)[0], index.search(vectors, 3)[0]
+    )
+    with pytest.raises(InputError, match="no vectors"):
+        ExactIndex.load(tmp_path / "nothing")
+
+
+def test_unknown_encoder_is_a_clear_error():
+    with pytest.raises(InputError, match="unknown encoder 'resnet'"):
+        make_encoder("resnet")
+
+
+@pytest.fixture(scope="module")
+def shop(ingested) -> Dataset:
+    return Dataset.load(ingested[0])
+
+
+def test_drawn_pictures_neighbours_share_the_colour(shop, truth):
+    model = SimilarStyles(ColourEncoder()).fit(shop)
+    colours = shop.products["color"].to_numpy()
+    queries = np.flatnonzero(model.encoded_)[:40]
+    q = sp.csr_matrix(
+        (np.ones(len(queries)), (np.arange(len(queries)), queries)), shape=(len(queries), shop.n_items)
+    )
+    items, _ = model.related(q, 5)
+    same = [colours[i] == colours[n] for i, row in zip(queries, items, strict=True) for n in row if n >= 0]
+    assert np.mean(same) > 0.9
+
+
+def test_text_neighbours_share_the_department_and_variants_are_left_out(shop):
+    model = SimilarStyles(TfidfEncoder()).fit(shop)
+    departments = shop.products["department"].to_numpy()
+    groups = shop.products["group_id"].to_numpy()
+    queries = np.arange(0, shop.n_items, 3)
+    q = sp.csr_matrix(
+        (np.ones(len(queries)), (np.arange(len(queries)), queries)), shape=(len(queries), shop.n_items)
+    )
+    items, _ = model.related(q, 5)
+    same = [
+        departments[i] == departments[n] for i, row in zip(queries, items, strict=True) for n in row if n >= 0
+    ]
+    assert np.mean(same) > 0.8
+    assert not any(
+        groups[i] == groups[n] for i, row in zip(queries, items, strict=True) for n in row if n >= 0
+    )
+    with_variants = SimilarStyles(TfidfEncoder(), exclude_variants=False).fit(shop)
+    items, _ = with_variants.related(q, 5)
+    assert any(groups[i] == groups[n] for i, row in zip(queries, items, strict=True) for n in row if n >= 0)
