@@ -46,12 +46,17 @@ def test_fashion_product_images_similar_protocol_without_events(tmp_path):
         atelier("ingest", "--format", "fashion-product-images", str(styles), "--out", str(data)).returncode
         == 0
     )
-    result = atelier("evaluate", str(data), "--out", str(tmp_path / "report"))
+    result = atelier(
+        "evaluate", str(data), "--out", str(tmp_path / "report"), "--models", "tfidf", "--k", "10"
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert {p["widget"] for p in doc["populations"]} == {"similar"}
     assert "not measured" in doc["notes"]["personal"][0]
-    precision = [
-        m for m in doc["metrics"] if m["metric"] == "precision" and m["population"] == "same department"
-    ]
-    assert precision and all(0 < m["value"] < 0.2 for m in precision)  # random neighbours: the floor
+    precision = {
+        m["method"]: m["value"]
+        for m in doc["metrics"]
+        if (m["metric"], m["population"], m["segment"]) == ("precision", "same department", "all")
+    }
+    assert set(precision) == {"random", "tfidf"}
+    assert 0 < precision["random"] < 0.2 < precision["tfidf"]  # random neighbours are the floor

@@ -139,6 +139,10 @@ def evaluate(
     ] = None,
     k: Annotated[list[str] | None, typer.Option("--k", help="cut-offs, e.g. --k 5,10 or --k 12")] = None,
     widgets: Annotated[str | None, typer.Option(help="comma-separated: together,similar,personal")] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(help="comma-separated models to measure (default: all; baselines always run)"),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="random seed (same seed, same report)")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -150,6 +154,7 @@ def evaluate(
         "split_date": split_date,
         "k": [part for value in k for part in value.split(",") if part.strip()] if k else None,
         "widgets": widgets.split(",") if widgets else None,
+        "models": models.split(",") if models else None,
         "seed": seed,
     }
     if leave_last is not None:

@@ -262,6 +262,7 @@ class EvaluateSettings(_Section):
     similar_queries: int = Field(2_000, ge=10)
     segments: list[str] = Field(default_factory=lambda: ["age_group"])
     widgets: list[Widget] = Field(default_factory=lambda: list(WIDGETS), min_length=1)
+    models: list[str] = Field(default_factory=list)
     baseline: str = "popular"
     bootstrap: int = Field(200, ge=20)
     seed: int = 7

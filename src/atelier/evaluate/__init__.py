@@ -18,7 +18,7 @@ from atelier.evaluate import protocols
 from atelier.evaluate.results import Comparison, Row, summarize
 from atelier.evaluate.splits import Split, make_split
 from atelier.features.dataset import Dataset
-from atelier.models import REGISTRY, make_model, models_for
+from atelier.models import BASELINES, REGISTRY, make_model, models_for
 from atelier.models.base import Recommender
 from atelier.progress import progress
 
@@ -50,6 +50,11 @@ def evaluate(
 ) -> Evaluation:
     """Measure every registered model (and ``extra_models[widget]``) with each widget's protocol."""
     ev = settings.evaluate
+    unknown = [m for m in ev.models if m not in REGISTRY]
+    if unknown:
+        raise ConfigError(
+            f"evaluate.models: unknown {', '.join(unknown)} (expected some of {', '.join(REGISTRY)})"
+        )
     if ev.baseline not in REGISTRY:
         raise ConfigError(
             f"evaluate.baseline {ev.baseline!r} is not a model (expected one of {', '.join(REGISTRY)})"
@@ -97,7 +102,10 @@ def _fitted_models(
     has_interactions = train.interactions.height > 0
     models: dict[str, Recommender] = {}
     notes = []
+    chosen = settings.evaluate.models
     for name in models_for(widget):
+        if chosen and name not in chosen and name not in BASELINES:
+            continue
         model = make_model(name, settings)
         if model.needs_interactions and not has_interactions:
             notes.append(f"{name} left out: the training data has no interactions to learn from")
