@@ -121,3 +121,13 @@ def test_text_neighbours_share_the_department_and_variants_are_left_out(shop):
     with_variants = SimilarStyles(TfidfEncoder(), exclude_variants=False).fit(shop)
     items, _ = with_variants.related(q, 5)
     assert any(groups[i] == groups[n] for i, row in zip(queries, items, strict=True) for n in row if n >= 0)
+
+
+def test_combined_labels_need_both_parts():
+    from atelier.features.items import label_codes
+
+    products = pl.DataFrame(
+        {"department": ["Dresses", "Dresses", "Dresses", None], "color": ["Red", "Red", "Blue", "Red"]}
+    )
+    codes = label_codes(products, "department+color")
+    assert codes[0] == codes[1] != codes[2] and codes[3] == -1

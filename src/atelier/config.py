@@ -233,6 +233,7 @@ class SimilarSettings(_Section):
         default_factory=lambda: ["title", "target_audience", "color", "department", "description"],
         min_length=1,
     )
+    one_hot_fields: list[str] = Field(default_factory=lambda: ["color", "target_audience", "department"])
     tfidf_max_features: int = Field(5_000, ge=10)
     exclude_variants: bool = True
 

@@ -29,9 +29,14 @@ def label_column(products: pl.DataFrame, name: str) -> pl.Series:
 
 
 def label_codes(products: pl.DataFrame, name: str) -> np.ndarray:
-    """Integer code of each item's value of column ``name`` (-1 where missing or blank)."""
-    values = label_column(products, name).str.strip_chars()
-    return dense_codes(pl.select(pl.when(values != "").then(values)).to_series())
+    """Integer code of each item's value of column ``name`` (-1 where missing or blank); ``a+b`` combines
+    columns (an item lacking either has none)."""
+    parts = []
+    for part in name.split("+"):
+        values = label_column(products, part).str.strip_chars()
+        parts.append(pl.select(pl.when(values != "").then(values)).to_series())
+    combined = parts[0] if len(parts) == 1 else pl.select(pl.concat_str(parts, separator="\x1f")).to_series()
+    return dense_codes(combined)
 
 
 def dense_codes(values: pl.Series) -> np.ndarray:
