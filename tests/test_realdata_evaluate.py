@@ -22,7 +22,16 @@ def source(relative: str):
 def test_hm_sample_baselines_at_12(tmp_path):
     data = tmp_path / "data"
     assert atelier("ingest", "--format", "hm", str(source("hm-sample")), "--out", str(data)).returncode == 0
-    result = atelier("evaluate", str(data), "--out", str(tmp_path / "report"), "--k", "12")
+    result = atelier(
+        "evaluate",
+        str(data),
+        "--out",
+        str(tmp_path / "report"),
+        "--k",
+        "12",
+        "--widgets",
+        "personal,together",
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads((tmp_path / "report" / "metrics.json").read_text())
     sizes = {(p["widget"], p["population"]): p["n_users"] for p in doc["populations"]}

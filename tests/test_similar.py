@@ -131,3 +131,57 @@ def test_combined_labels_need_both_parts():
     )
     codes = label_codes(products, "department+color")
     assert codes[0] == codes[1] != codes[2] and codes[3] == -1
+
+
+def test_minilm_text_encoder_places_paraphrases_together():
+    from atelier.encoders import TextEncoder
+
+    products = pl.DataFrame(
+        {"title": ["black leather jacket", "dark leather biker jacket", "floral summer dress", ""]}
+    )
+    encoder = TextEncoder(text_fields=["title"]).fit(products)
+    vectors, ok = encoder.encode_products(products)
+    assert vectors.shape == (4, 384) and ok.tolist() == [True, True, True, False]
+    assert norms(vectors[:3]) == pytest.approx([1, 1, 1], abs=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
+
+
+@pytest.mark.parametrize("network", ["mobilenet_v2", "efficientnet_lite0"])
+def test_cnn_neighbours_of_drawn_pictures_share_the_garment(shop, network):
+    from atelier.encoders import ImageEncoder
+
+    products = shop.products.filter(pl.col("image_path").is_not_null()).head(60)
+    encoder = ImageEncoder(network).fit(products)
+    vectors, ok = encoder.encode_products(products)
+    assert ok.all() and norms(vectors) == pytest.approx(np.ones(len(vectors)), abs=1e-4)
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -1)
+    departments = products["department"].to_numpy()
+    chance = np.mean([np.mean(departments == d) for d in departments])
+    assert np.mean(departments[sims.argmax(axis=1)] == departments) > 2 * chance
+    again, _ = ImageEncoder(network).fit(products).encode_products(products.head(4))
+    np.testing.assert_allclose(again, vectors[:4], atol=1e-5)  # deterministic
+
+
+def test_hybrid_cosine_is_the_weighted_sum_of_block_cosines(tmp_path):
+    from atelier.encoders import HybridEncoder
+
+    products = pl.DataFrame(
+        {
+            "title": ["red summer dress", "red summer dress", "black boots"],
+            "color": ["Red", "Red", "Black"],
+            "image_path": [
+                picture(tmp_path / "a.png", (200, 20, 20)),
+                picture(tmp_path / "b.png", (20, 20, 200)),
+                picture(tmp_path / "c.png", (20, 20, 20)),
+            ],
+        }
+    )
+    hybrid = HybridEncoder({"tfidf": "tfidf", "colour": "colour"}, {"tfidf": 0.75, "colour": 0.25}).fit(
+        products
+    )
+    fused, ok = hybrid.encode_products(products)
+    text, _ = hybrid.encoders_["tfidf"].encode_products(products)
+    colour, _ = hybrid.encoders_["colour"].encode_products(products)
+    expected = 0.75 * (text @ text.T).toarray()[0, 1] + 0.25 * float(colour[0] @ colour[1])
+    assert ok.all() and float(fused[0] @ fused[1]) == pytest.approx(expected, abs=1e-5)

@@ -235,7 +235,23 @@ class SimilarSettings(_Section):
     )
     one_hot_fields: list[str] = Field(default_factory=lambda: ["color", "target_audience", "department"])
     tfidf_max_features: int = Field(5_000, ge=10)
+    text_model: str = "all-MiniLM-L6-v2"
+    image_network: Literal["mobilenet_v2", "efficientnet_lite0"] = "mobilenet_v2"
+    batch_size: int = Field(32, ge=1)
+    hybrid_weights: dict[str, float] = Field(
+        default_factory=lambda: {"text": 0.5, "image": 0.3, "colour": 0.2}
+    )
     exclude_variants: bool = True
+
+    @field_validator("hybrid_weights")
+    @classmethod
+    def _known_blocks(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = set(weights) - {"tfidf", "text", "image", "colour"}
+        if unknown or not weights or any(w < 0 for w in weights.values()):
+            raise ValueError(
+                f"expected non-negative weights of tfidf / text / image / colour, found {weights}"
+            )
+        return weights
 
 
 Widget = Literal["together", "similar", "personal"]

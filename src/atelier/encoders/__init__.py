@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from atelier.encoders.base import Encoder
+from atelier.encoders.cnn import ImageEncoder
 from atelier.encoders.colour import ColourEncoder
+from atelier.encoders.hybrid import HybridEncoder
+from atelier.encoders.text import TextEncoder
 from atelier.encoders.tfidf import TfidfEncoder
 from atelier.errors import InputError
 
-ENCODERS: dict[str, type[Encoder]] = {cls.name: cls for cls in (TfidfEncoder, ColourEncoder)}
+ENCODERS: dict[str, type[Encoder]] = {
+    cls.name: cls for cls in (TfidfEncoder, TextEncoder, ImageEncoder, ColourEncoder, HybridEncoder)
+}
 
 
 def make_encoder(spec: str | dict | Encoder) -> Encoder:
@@ -21,4 +26,7 @@ def make_encoder(spec: str | dict | Encoder) -> Encoder:
     return ENCODERS[name](**params)
 
 
-__all__ = ["ENCODERS", "ColourEncoder", "Encoder", "TfidfEncoder", "make_encoder"]
+__all__ = [
+    "ENCODERS", "ColourEncoder", "Encoder", "HybridEncoder", "ImageEncoder", "TextEncoder", "TfidfEncoder",
+    "make_encoder",
+]  # fmt: skip

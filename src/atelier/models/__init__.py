@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from atelier.config import Settings
-from atelier.encoders import ColourEncoder, TfidfEncoder
+from atelier.encoders import ColourEncoder, HybridEncoder, ImageEncoder, TextEncoder, TfidfEncoder
 from atelier.errors import InputError
 from atelier.models.base import Recommender
 from atelier.models.popular import Popular, RandomItems, RecentPopular
@@ -26,6 +26,25 @@ def _pairs(s: Settings) -> PairRules:
     )  # fmt: skip
 
 
+def _text(s: Settings) -> TextEncoder:
+    return TextEncoder(s.similar.text_model, s.similar.text_fields)
+
+
+def _image(s: Settings, network: str) -> ImageEncoder:
+    return ImageEncoder(network, s.similar.batch_size)
+
+
+def _hybrid(s: Settings) -> HybridEncoder:
+    parts = {
+        "tfidf": TfidfEncoder(s.similar.text_fields, s.similar.one_hot_fields, s.similar.tfidf_max_features),
+        "text": _text(s),
+        "image": _image(s, s.similar.image_network),
+        "colour": ColourEncoder(),
+    }
+    weights = {k: w for k, w in s.similar.hybrid_weights.items() if w > 0}
+    return HybridEncoder({k: parts[k] for k in weights}, weights)
+
+
 REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]] = {
     "popular": (Popular, lambda s: Popular()),
     "popular_recent": (RecentPopular, lambda s: RecentPopular(s.models.recent_days)),
@@ -38,7 +57,13 @@ REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]]
             s.similar.exclude_variants,
         ),
     ),
+    "text": (SimilarStyles, lambda s: SimilarStyles(_text(s), s.similar.exclude_variants)),
+    "image": (
+        SimilarStyles,
+        lambda s: SimilarStyles(_image(s, s.similar.image_network), s.similar.exclude_variants),
+    ),
     "colour": (SimilarStyles, lambda s: SimilarStyles(ColourEncoder(), s.similar.exclude_variants)),
+    "hybrid": (SimilarStyles, lambda s: SimilarStyles(_hybrid(s), s.similar.exclude_variants)),
     "chain": (
         TogetherChain,
         lambda s: TogetherChain(
