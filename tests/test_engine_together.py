@@ -27,9 +27,11 @@ def engine(artifacts) -> Engine:
 
 def test_manifest_records_what_was_trained(artifacts):
     manifest = json.loads((artifacts / "manifest.json").read_text())
-    assert manifest["format"] == 1
-    together = manifest["widgets"]["together"]
-    assert together["model"] == "chain" and together["pair_rules"] > 0 and together["baskets"] > 0
+    assert manifest["format"] == 2
+    together = manifest["widgets"]["together"]["chain"]
+    assert together["pair_rules"] > 0 and together["baskets"] > 0
+    assert set(manifest["widgets"]["similar"]) == {"tfidf", "colour"}
+    assert manifest["widgets"]["similar"]["colour"]["encoded"] > 0
     assert manifest["settings"]["together"]["min_count"] == 2
 
 
@@ -89,7 +91,7 @@ def test_damaged_artefacts_are_clear_errors(artifacts, tmp_path):
     (broken / "manifest.json").write_text("{not json")
     with pytest.raises(InputError, match="not a valid manifest"):
         Engine.load(broken)
-    (broken / "manifest.json").write_text(json.dumps({"format": 99, "widgets": {}}))
+    (broken / "manifest.json").write_text(json.dumps({"format": 99, "widgets": {}}))  # not this version's
     with pytest.raises(InputError, match="artefact format 99"):
         Engine.load(broken)
     (broken / "manifest.json").write_text((artifacts / "manifest.json").read_text())
@@ -124,3 +126,29 @@ def test_cli_errors_are_one_line(tmp_path):
     assert result.returncode == 2 and "no manifest.json" in result.stderr
     result = atelier("train", str(tmp_path), "--out", str(tmp_path / "a"), "--only", "outfits")
     assert result.returncode == 2 and "cannot train outfits" in result.stderr
+
+
+def test_similar_styles_with_reasons_filters_and_other_colours(engine, truth):
+    style = truth["colour_variant_groups"][0]
+    items = engine.similar(style[0], n=5, model="colour")
+    assert len(items) == 5 and all(i.source == "colour" and "colour similarity" in i.reason for i in items)
+    assert not set(style) & {i.product_id for i in items}  # its own colours are offered apart
+    assert {r.product_id for r in engine.other_colours(style[0])} == set(style[1:])
+    audience = engine.catalogue["target_audience"][engine.items.one(style[0])]
+    by_id = dict(zip(engine.catalogue["product_id"], engine.catalogue["target_audience"], strict=True))
+    assert all(by_id[i.product_id] == audience for i in engine.similar(style[0], n=10, same_audience=True))
+    prices = dict(zip(engine.catalogue["product_id"], engine.catalogue["price"], strict=True))
+    cheap = engine.similar(style[0], n=10, model="tfidf", price_max=30.0)
+    assert cheap and all(prices[i.product_id] is not None and prices[i.product_id] <= 30.0 for i in cheap)
+    with pytest.raises(NotFoundError, match="unknown similar model 'clip'"):
+        engine.similar(style[0], model="clip")
+
+
+def test_cli_recommend_similar_prints_json(artifacts, truth):
+    style = truth["colour_variant_groups"][0]
+    result = atelier(
+        "recommend", "similar", style[0], "--artifacts", str(artifacts), "--model", "tfidf", "--n", "3"
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert len(doc["recommendations"]) == 3 and doc["other_colours"]

@@ -193,20 +193,33 @@ def recommend(
     item_id: Annotated[str, typer.Argument(metavar="ID", help="product id (together, similar) or user id")],
     artifacts: Annotated[Path, typer.Option(help="artefact folder written by `atelier train`")],
     n: Annotated[int, typer.Option("--n", help="how many recommendations")] = 10,
+    model: Annotated[
+        str | None, typer.Option(help="similar: the encoder (tfidf, text, image, colour, hybrid)")
+    ] = None,
     in_stock: Annotated[bool, typer.Option(help="only products not known to be out of stock")] = False,
-    exclude_department: Annotated[bool, typer.Option(help="leave out the product's own department")] = False,
+    exclude_department: Annotated[
+        bool, typer.Option(help="together: leave out the product's own department")
+    ] = False,
     bundles: Annotated[int, typer.Option(help="together: also list this many complete-the-look sets")] = 0,
+    same_audience: Annotated[bool, typer.Option(help="similar: only the product's target audience")] = False,
+    price_min: Annotated[float | None, typer.Option(help="similar: lowest price")] = None,
+    price_max: Annotated[float | None, typer.Option(help="similar: highest price")] = None,
 ) -> None:
-    """Print a widget's recommendations for one product or user as JSON."""
+    """Print a widget's recommendations for one product as JSON."""
     from atelier.engine import Engine
 
     engine = Engine.load(artifacts)
-    if widget != "together":
-        raise InputError(f"widget {widget!r}: this version serves 'together' (similar and user come next)")
-    items = engine.together(item_id, n, in_stock=in_stock, exclude_department=exclude_department)
-    result: dict = {"widget": widget, "product_id": item_id, "recommendations": [r.as_dict() for r in items]}
-    if bundles:
-        result["bundles"] = engine.bundles(item_id, bundles, in_stock, exclude_department)
+    result: dict = {"widget": widget, "product_id": item_id}
+    if widget == "together":
+        items = engine.together(item_id, n, in_stock=in_stock, exclude_department=exclude_department)
+        if bundles:
+            result["bundles"] = engine.bundles(item_id, bundles, in_stock, exclude_department)
+    elif widget == "similar":
+        items = engine.similar(item_id, n, model, in_stock, same_audience, price_min, price_max)
+        result["other_colours"] = [r.as_dict() for r in engine.other_colours(item_id)]
+    else:
+        raise InputError(f"widget {widget!r}: this version serves 'together' and 'similar' (user comes next)")
+    result["recommendations"] = [r.as_dict() for r in items]
     out.print_json(data=result)
 
 

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from atelier.errors import InputError, NotFoundError
 from atelier.features.ids import IdMap
+from atelier.models.similar import SimilarStyles
 from atelier.models.together_chain import TogetherChain
 from atelier.pipeline import ARTIFACT_FORMAT
 
@@ -44,12 +45,20 @@ class Recommendation:
 class Engine:
     """Loads an artefact folder written by ``atelier train`` and answers the widgets."""
 
-    def __init__(self, folder: Path, manifest: dict, catalogue: pl.DataFrame, together: TogetherChain | None):
+    def __init__(
+        self,
+        folder: Path,
+        manifest: dict,
+        catalogue: pl.DataFrame,
+        together: TogetherChain | None,
+        similar: dict[str, SimilarStyles] | None = None,
+    ):
         self.folder = folder
         self.manifest = manifest
         self.catalogue = catalogue
         self.items = IdMap(catalogue["product_id"])
         self._together = together
+        self._similar = similar or {}
 
     @classmethod
     def load(cls, folder: str | Path) -> Engine:
@@ -74,10 +83,89 @@ class Engine:
             )
         try:
             catalogue = pl.read_parquet(folder / "catalogue.parquet")
-            together = TogetherChain.load(folder / "together") if "together" in widgets else None
+            together = TogetherChain.load(folder / "together" / "chain") if "together" in widgets else None
+            similar = {
+                name: SimilarStyles.load(folder / "similar" / name) for name in widgets.get("similar", {})
+            }
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(f"{folder}: incomplete or damaged artefacts ({exc}): train them again") from None
-        return cls(folder, manifest, catalogue, together)
+        return cls(folder, manifest, catalogue, together, similar)
+
+    # -- Similar Styles ------------------------------------------------------------------------------------------
+    def similar(
+        self,
+        product_id: str,
+        n: int = 10,
+        model: str | None = None,
+        in_stock: bool = False,
+        same_audience: bool = False,
+        price_min: float | None = None,
+        price_max: float | None = None,
+    ) -> list[Recommendation]:
+        """Look-alikes of ``product_id`` by the encoder ``model`` (default: the first trained), with reasons."""
+        if not self._similar:
+            raise NotFoundError(
+                "widget 'similar' is not in these artefacts (train it with `atelier train --only similar`)"
+            )
+        name = model or next(iter(self._similar))
+        if name not in self._similar:
+            raise NotFoundError(f"unknown similar model {name!r} (trained: {', '.join(self._similar)})")
+        _check_n(n)
+        item = self.items.one(product_id, "product")
+        query = sp.csr_matrix(([1.0], ([0], [item])), shape=(1, len(self.items)))
+        mask = self._mask(item, in_stock, False)
+        if same_audience:
+            audience = self.catalogue["target_audience"][item]
+            mask |= (
+                (self.catalogue["target_audience"] != audience).fill_null(True).to_numpy()
+                if audience
+                else False
+            )
+        price = self.catalogue["price"]
+        if price_min is not None:
+            mask |= (price < price_min).fill_null(True).to_numpy()
+        if price_max is not None:
+            mask |= (price > price_max).fill_null(True).to_numpy()
+        ranked, scores = self._similar[name].related(query, n, _row_mask(mask))
+        kind = {"image": "visual", "colour": "colour", "tfidf": "text", "text": "text"}.get(name, "overall")
+        return [
+            Recommendation(
+                str(self.items.ids[c]), float(sc), name, self._similar_reason(item, int(c), float(sc), kind)
+            )
+            for c, sc in zip(ranked[0], scores[0], strict=True)
+            if c >= 0
+        ]
+
+    def other_colours(self, product_id: str) -> list[Recommendation]:
+        """The product's own colour variants (same style), offered apart from its look-alikes."""
+        item = self.items.one(product_id, "product")
+        group = self.catalogue["group_id"][item]
+        if group is None:
+            return []
+        rows = self.catalogue.with_row_index("i").filter(
+            (pl.col("group_id") == group) & (pl.col("i") != item)
+        )
+        return [
+            Recommendation(
+                r["product_id"], 1.0, "variants", f"the same style{' in ' + r['color'] if r['color'] else ''}"
+            )
+            for r in rows.iter_rows(named=True)
+        ]
+
+    def _similar_reason(self, item: int, candidate: int, score: float, kind: str) -> str:
+        query, other = self.catalogue.row(item, named=True), self.catalogue.row(candidate, named=True)
+        shared = [
+            label
+            for label, column in (
+                ("department", "department"),
+                ("colour", "color"),
+                ("audience", "target_audience"),
+            )
+            if query.get(column) and query.get(column) == other.get(column)
+        ]
+        listed = ", ".join(shared[:-1]) + f" and {shared[-1]}" if len(shared) > 1 else "".join(shared)
+        same = f"same {listed}; " if shared else ""
+        return f"{same}{score:.2f} {kind} similarity"
 
     # -- Top Picks Together --------------------------------------------------------------------------------------
     def together(
@@ -88,7 +176,7 @@ class Engine:
         _check_n(n)
         item = self.items.one(product_id, "product")
         query = sp.csr_matrix(([1.0], ([0], [item])), shape=(1, len(self.items)))
-        exclude = self._exclusions(item, in_stock, exclude_department)
+        exclude = _row_mask(self._mask(item, in_stock, exclude_department))
         ranked, scores = model.related(query, n, exclude)
         sources, own_scores = model.split_scores(scores[0])
         out = []
@@ -106,8 +194,7 @@ class Engine:
         model = self._widget("together", self._together)
         _check_n(n)
         item = self.items.one(product_id, "product")
-        exclude = self._exclusions(item, in_stock, exclude_department)
-        hidden = set(exclude.indices.tolist()) if exclude is not None else set()
+        hidden = set(np.flatnonzero(self._mask(item, in_stock, exclude_department)).tolist())
         kept = [b for b in model.bundles(item, model.bundles_.shape[0]) if not hidden & set(b.items)][:n]
         return [
             {
@@ -142,7 +229,8 @@ class Engine:
             return f"popular in {row['department']}"
         return "popular with shoppers"
 
-    def _exclusions(self, item: int, in_stock: bool, exclude_department: bool) -> sp.csr_matrix | None:
+    def _mask(self, item: int, in_stock: bool, exclude_department: bool) -> np.ndarray:
+        """Items the business filters hide for a query on ``item``."""
         mask = np.zeros(len(self.items), dtype=bool)
         if in_stock and "is_available" in self.catalogue.columns:
             # Unknown availability counts as available: only a known "out of stock" hides an item.
@@ -152,12 +240,7 @@ class Engine:
             codes = self._together.department_
             if codes[item] >= 0:
                 mask |= codes == codes[item]
-        if not mask.any():
-            return None
-        cols = np.flatnonzero(mask)
-        return sp.csr_matrix(
-            (np.ones(len(cols)), (np.zeros(len(cols), dtype=np.int64), cols)), shape=(1, len(mask))
-        )
+        return mask
 
     @staticmethod
     def _widget(name: str, model):
@@ -171,3 +254,13 @@ class Engine:
 def _check_n(n: int) -> None:
     if not 1 <= n <= MAX_N:
         raise InputError(f"n must be between 1 and {MAX_N}, got {n}")
+
+
+def _row_mask(mask: np.ndarray) -> sp.csr_matrix | None:
+    """A 1 x items exclusion row from a bool mask (None when nothing is hidden)."""
+    if not mask.any():
+        return None
+    cols = np.flatnonzero(mask)
+    return sp.csr_matrix(
+        (np.ones(len(cols)), (np.zeros(len(cols), dtype=np.int64), cols)), shape=(1, len(mask))
+    )

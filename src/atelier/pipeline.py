@@ -24,9 +24,8 @@ from atelier.progress import progress
 
 log = logging.getLogger(__name__)
 
-ARTIFACT_FORMAT = 1
-# widget -> the registry name of the model that serves it
-SERVING_MODELS = {"together": "chain"}
+ARTIFACT_FORMAT = 2
+WIDGETS = ("together", "similar")
 CATALOGUE_COLUMNS = (
     "product_id", "group_id", "title", "brand", "department", "color", "target_audience", "price", "currency",
     "is_available", "image_path", "image_urls",
@@ -37,12 +36,10 @@ def train(
     data_dir: str | Path, out_dir: str | Path, settings: Settings, only: list[str] | None = None
 ) -> dict:
     """Fit the serving model of each widget in ``only`` (default: all that can be trained); returns the manifest."""
-    widgets = only or list(SERVING_MODELS)
-    unknown = [w for w in widgets if w not in SERVING_MODELS]
+    widgets = only or list(WIDGETS)
+    unknown = [w for w in widgets if w not in WIDGETS]
     if unknown:
-        raise InputError(
-            f"cannot train {', '.join(unknown)}: trainable widgets are {', '.join(SERVING_MODELS)}"
-        )
+        raise InputError(f"cannot train {', '.join(unknown)}: trainable widgets are {', '.join(WIDGETS)}")
     data = Dataset.load(data_dir)
     final = Path(out_dir)
     # Written aside and moved in place at the end: a failed run never leaves new files beside old models.
@@ -63,19 +60,20 @@ def train(
         "widgets": {},
         "settings": settings.model_dump(mode="json"),
     }
+    # widget -> {folder name: registry name} of the models that serve it
+    serving = {"together": {"chain": "chain"}, "similar": {name: name for name in settings.similar.serve}}
     with progress() as bar:
-        task = bar.add_task("train", total=len(widgets))
+        task = bar.add_task("train", total=sum(len(serving[w]) for w in widgets))
         for widget in widgets:
-            started = time.perf_counter()
-            model = make_model(SERVING_MODELS[widget], settings).fit(data)
-            model.save(out / widget)
-            manifest["widgets"][widget] = {
-                "model": model.name,
-                "seconds": round(time.perf_counter() - started, 3),
-                **_summary(model),
-            }
-            log.info("%s: %s trained in %.1f s", widget, model.name, time.perf_counter() - started)
-            bar.advance(task)
+            manifest["widgets"][widget] = {}
+            for folder, name in serving[widget].items():
+                started = time.perf_counter()
+                model = make_model(name, settings).fit(data)
+                model.save(out / widget / folder)
+                seconds = time.perf_counter() - started
+                manifest["widgets"][widget][folder] = {"seconds": round(seconds, 3), **_summary(model)}
+                log.info("%s: %s trained in %.1f s", widget, name, seconds)
+                bar.advance(task)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     if final.exists():
         previous = final.parent / f".{final.name}.previous"
@@ -99,4 +97,7 @@ def _summary(model: Recommender) -> dict:
             "pair_rules": rules.n_rules,
             "bundles": int(model.bundles_.shape[0]),  # type: ignore[attr-defined]
         }
+    if model.name == "similar":
+        encoded = model.encoded_  # type: ignore[attr-defined]
+        return {"encoded": int(encoded.sum()), "not_encoded": int((~encoded).sum())}
     return {}
