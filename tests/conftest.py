@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,19 @@ from atelier.ingest import ingest
 from atelier.sample import SampleFiles, write_sample
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory):
+    """Exported ONNX networks go to a temporary folder, not the user's ~/.cache, during the tests."""
+    folder = tmp_path_factory.mktemp("onnx")
+    previous = os.environ.get("ATELIER_SIMILAR__ONNX_CACHE")
+    os.environ["ATELIER_SIMILAR__ONNX_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("ATELIER_SIMILAR__ONNX_CACHE", None)
+    else:
+        os.environ["ATELIER_SIMILAR__ONNX_CACHE"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -185,3 +185,14 @@ def test_hybrid_cosine_is_the_weighted_sum_of_block_cosines(tmp_path):
     colour, _ = hybrid.encoders_["colour"].encode_products(products)
     expected = 0.75 * (text @ text.T).toarray()[0, 1] + 0.25 * float(colour[0] @ colour[1])
     assert ok.all() and float(fused[0] @ fused[1]) == pytest.approx(expected, abs=1e-5)
+
+
+def test_onnx_and_pytorch_embeddings_agree(shop, tmp_path):
+    from atelier.encoders import ImageEncoder
+
+    products = shop.products.filter(pl.col("image_path").is_not_null()).head(12)
+    eager, _ = ImageEncoder("mobilenet_v2", runtime="torch").fit(products).encode_products(products)
+    fast = ImageEncoder("mobilenet_v2", runtime="onnx", onnx_dir=str(tmp_path)).fit(products)
+    onnx, ok = fast.encode_products(products)
+    assert ok.all() and (tmp_path / "mobilenet_v2.onnx").is_file()
+    assert (onnx * eager).sum(axis=1).min() >= 0.999

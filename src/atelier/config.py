@@ -238,6 +238,8 @@ class SimilarSettings(_Section):
     text_model: str = "all-MiniLM-L6-v2"
     image_network: Literal["mobilenet_v2", "efficientnet_lite0"] = "mobilenet_v2"
     batch_size: int = Field(32, ge=1)
+    image_runtime: Literal["onnx", "torch"] = "onnx"
+    onnx_cache: str | None = None
     hybrid_weights: dict[str, float] = Field(
         default_factory=lambda: {"text": 0.5, "image": 0.3, "colour": 0.2}
     )

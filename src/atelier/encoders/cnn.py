@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -32,16 +33,39 @@ class ImageEncoder(Encoder):
     modality = "image"
     dim = 1280
 
-    def __init__(self, network: str = "mobilenet_v2", batch_size: int = 32):
+    def __init__(
+        self,
+        network: str = "mobilenet_v2",
+        batch_size: int = 32,
+        runtime: str = "torch",
+        onnx_dir: str | None = None,
+    ):
         if network not in NETWORKS:
             raise InputError(f"unknown image network {network!r} (expected one of {', '.join(NETWORKS)})")
+        if runtime not in ("torch", "onnx"):
+            raise InputError(f"unknown image runtime {runtime!r} (expected torch or onnx)")
         self.network = network
         self.batch_size = batch_size
+        self.runtime = runtime
+        self.onnx_dir = onnx_dir
 
     def fit(self, products: pl.DataFrame) -> ImageEncoder:
         self.model_ = load_network(self.network)
+        self.runner_ = None  # the ONNX session, made when the first picture needs it
         self.fitted_ = True
         return self
+
+    def _onnx_runner(self):
+        """The ONNX Runtime session, exporting the network once (cached: later fits and processes reuse it)."""
+        if self.runner_ is None:
+            from atelier.encoders.onnx import OnnxRunner, export
+
+            folder = Path(self.onnx_dir) if self.onnx_dir else Path.home() / ".cache" / "atelier" / "onnx"
+            path = folder / f"{self.network}.onnx"
+            if not path.is_file():
+                export(self.model_, self.network, path)
+            self.runner_ = OnnxRunner(path)
+        return self.runner_
 
     def encode_products(self, products: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
@@ -61,9 +85,12 @@ class ImageEncoder(Encoder):
                 ]
                 good = [(i, x) for i, x in batch if x is not None]
                 if good:
-                    pixels = torch.from_numpy(np.stack([x for _, x in good]))
+                    pixels = np.stack([x for _, x in good])
                     rows = [i for i, _ in good]
-                    vectors[rows] = embed(self.model_, self.network, pixels).numpy()
+                    if self.runtime == "onnx":
+                        vectors[rows] = self._onnx_runner()(pixels)
+                    else:
+                        vectors[rows] = embed(self.model_, self.network, torch.from_numpy(pixels)).numpy()
                     ok[rows] = True
                 bar.advance(task, len(batch))
         return l2_normalise(vectors), ok

@@ -31,7 +31,7 @@ def _text(s: Settings) -> TextEncoder:
 
 
 def _image(s: Settings, network: str) -> ImageEncoder:
-    return ImageEncoder(network, s.similar.batch_size)
+    return ImageEncoder(network, s.similar.batch_size, s.similar.image_runtime, s.similar.onnx_cache)
 
 
 def _hybrid(s: Settings) -> HybridEncoder:
