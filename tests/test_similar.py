@@ -196,3 +196,23 @@ def test_onnx_and_pytorch_embeddings_agree(shop, tmp_path):
     onnx, ok = fast.encode_products(products)
     assert ok.all() and (tmp_path / "mobilenet_v2.onnx").is_file()
     assert (onnx * eager).sum(axis=1).min() >= 0.999
+
+
+@pytest.mark.parametrize("index_class", ["exact", "hnsw"])
+def test_index_backends_agree_with_exact_search(index_class, tmp_path):
+    from atelier.index import HnswIndex
+
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(3_000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = vectors[:100] + 0.05 * rng.normal(size=(100, 32)).astype(np.float32)
+    truth, _ = ExactIndex().add(vectors).search(queries, 10)
+    cls = ExactIndex if index_class == "exact" else HnswIndex
+    index = cls().add(vectors)
+    found, scores = index.search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)])
+    assert recall >= 0.95
+    assert (np.diff(scores, axis=1) <= 1e-6).all()  # best first
+    index.save(tmp_path / "i")
+    again, _ = cls.load(tmp_path / "i").search(queries, 10)
+    np.testing.assert_array_equal(again, found)  # a saved index answers the same

@@ -1,5 +1,6 @@
-"""Vector indexes behind one small interface (add, search, save, load): exact today, ANN back ends beside it."""
+"""Vector indexes behind one small interface (add, search, save, load): exact, and HNSW for large catalogues."""
 
 from atelier.index.exact import ExactIndex
+from atelier.index.hnsw import HnswIndex
 
-__all__ = ["ExactIndex"]
+__all__ = ["ExactIndex", "HnswIndex"]
