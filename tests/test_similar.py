@@ -216,3 +216,23 @@ def test_index_backends_agree_with_exact_search(index_class, tmp_path):
     index.save(tmp_path / "i")
     again, _ = cls.load(tmp_path / "i").search(queries, 10)
     np.testing.assert_array_equal(again, found)  # a saved index answers the same
+
+
+def test_hnsw_serving_matches_exact_and_keeps_the_filters(shop):
+    exact = SimilarStyles(TfidfEncoder(), index="exact").fit(shop)
+    graph = SimilarStyles(TfidfEncoder(), index="hnsw").fit(shop)
+    queries = np.arange(0, shop.n_items, 2)
+    q = sp.csr_matrix(
+        (np.ones(len(queries)), (np.arange(len(queries)), queries)), shape=(len(queries), shop.n_items)
+    )
+    exclude = sp.csr_matrix(
+        (np.ones(len(queries)), (np.arange(len(queries)), (queries + 1) % shop.n_items)), shape=q.shape
+    )
+    a, _ = exact.related(q, 5, exclude)
+    b, _ = graph.related(q, 5, exclude)
+    overlap = np.mean([len(set(x) & set(y)) / 5 for x, y in zip(a, b, strict=True)])
+    assert overlap >= 0.9
+    groups = shop.products["group_id"].to_numpy()
+    for i, row, banned in zip(queries, b, (queries + 1) % shop.n_items, strict=True):
+        assert i not in row and banned not in row
+        assert not any(groups[n] == groups[i] for n in row if n >= 0)

@@ -55,15 +55,24 @@ REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]]
         lambda s: SimilarStyles(
             TfidfEncoder(s.similar.text_fields, max_features=s.similar.tfidf_max_features),
             s.similar.exclude_variants,
+            s.similar.index,
         ),
     ),
-    "text": (SimilarStyles, lambda s: SimilarStyles(_text(s), s.similar.exclude_variants)),
+    "text": (SimilarStyles, lambda s: SimilarStyles(_text(s), s.similar.exclude_variants, s.similar.index)),
     "image": (
         SimilarStyles,
-        lambda s: SimilarStyles(_image(s, s.similar.image_network), s.similar.exclude_variants),
+        lambda s: SimilarStyles(
+            _image(s, s.similar.image_network), s.similar.exclude_variants, s.similar.index
+        ),
     ),
-    "colour": (SimilarStyles, lambda s: SimilarStyles(ColourEncoder(), s.similar.exclude_variants)),
-    "hybrid": (SimilarStyles, lambda s: SimilarStyles(_hybrid(s), s.similar.exclude_variants)),
+    "colour": (
+        SimilarStyles,
+        lambda s: SimilarStyles(ColourEncoder(), s.similar.exclude_variants, s.similar.index),
+    ),
+    "hybrid": (
+        SimilarStyles,
+        lambda s: SimilarStyles(_hybrid(s), s.similar.exclude_variants, s.similar.index),
+    ),
     "chain": (
         TogetherChain,
         lambda s: TogetherChain(

@@ -25,15 +25,70 @@ class SimilarStyles(Recommender):
     widgets = frozenset({"similar"})
     needs_interactions = False
 
-    def __init__(self, encoder: str | dict | Encoder = "tfidf", exclude_variants: bool = True):
+    def __init__(
+        self, encoder: str | dict | Encoder = "tfidf", exclude_variants: bool = True, index: str = "exact"
+    ):
+        if index not in ("exact", "hnsw"):
+            raise ValueError(f"index must be 'exact' or 'hnsw', got {index!r}")
         self.encoder = make_encoder(encoder)
         self.exclude_variants = exclude_variants
+        self.index = index
 
     def get_params(self) -> dict:
         return {
             "encoder": {"name": self.encoder.name, **self.encoder.get_params()},
             "exclude_variants": self.exclude_variants,
+            "index": self.index,
         }
+
+    def related(self, queries: sp.csr_matrix, n: int, exclude: sp.csr_matrix | None = None):
+        """With ``index="hnsw"``: candidates from the graph (over-fetched, then filtered like the exact path);
+        rows the graph cannot fill fall back to exact scoring."""
+        if self.index == "exact":
+            return super().related(queries, n, exclude)
+        self._check_fitted()
+        q = sp.csr_matrix(queries)
+        vectors, norms = self._query_vectors(q)
+        fetch = min(int(self.encoded_.sum()), 4 * n + 32)
+        found, scores = self._hnsw().search(vectors, fetch) if fetch else (np.full((q.shape[0], 0), -1), None)
+        rows = self._encoded_rows_[np.clip(found, 0, None)] if fetch else found
+        items = np.full((q.shape[0], n), -1, dtype=np.int64)
+        best = np.full((q.shape[0], n), -np.inf)
+        short = []
+        for r in range(q.shape[0]):
+            if norms[r] <= 0:
+                continue
+            hidden = set(q.indices[q.indptr[r] : q.indptr[r + 1]].tolist())
+            if exclude is not None:
+                hidden |= set(exclude.indices[exclude.indptr[r] : exclude.indptr[r + 1]].tolist())
+            kept = [
+                (int(c), float(sc))
+                for c, sc, f in zip(rows[r], scores[r], found[r], strict=True)
+                if f >= 0 and c not in hidden and not self._is_variant(q, r, int(c))
+            ][:n]
+            if len(kept) < n:
+                short.append(r)
+                continue
+            items[r] = [c for c, _ in kept]
+            best[r] = [sc for _, sc in kept]
+        if short:  # too much filtered away: exact for those rows
+            exact_exclude = exclude[short] if exclude is not None else None
+            items[short], best[short] = super().related(q[short], n, exact_exclude)
+        return items, best
+
+    def _hnsw(self):
+        if getattr(self, "_graph", None) is None:
+            from atelier.index.hnsw import HnswIndex
+
+            self._encoded_rows_ = np.flatnonzero(self.encoded_)
+            vectors = self.vectors_[self._encoded_rows_]
+            self._graph = HnswIndex().add(vectors.toarray() if sp.issparse(vectors) else vectors)
+        return self._graph
+
+    def _is_variant(self, q: sp.csr_matrix, r: int, candidate: int) -> bool:
+        if not self.exclude_variants or self.group_[candidate] < 0:
+            return False
+        return bool((self.group_[q.indices[q.indptr[r] : q.indptr[r + 1]]] == self.group_[candidate]).any())
 
     def _fit(self, data: Dataset) -> None:
         self.encoder.fit(data.products)
@@ -52,15 +107,18 @@ class SimilarStyles(Recommender):
     def n_encoded(self) -> int:
         return int(self.encoded_.sum())
 
-    def _score_queries(self, queries: sp.csr_matrix) -> np.ndarray:
-        q = sp.csr_matrix(queries)
+    def _query_vectors(self, q: sp.csr_matrix):
+        """The normalised sum of each query row's product vectors, and the norms before normalising."""
         vectors = q @ self.index_.vectors_
         if sp.issparse(vectors):
             norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1))).ravel()
-            vectors = sp.diags(1.0 / np.maximum(norms, 1e-12)) @ vectors
-        else:
-            norms = np.linalg.norm(vectors, axis=1)
-            vectors = vectors / np.maximum(norms, 1e-12)[:, None]
+            return sp.diags(1.0 / np.maximum(norms, 1e-12)) @ vectors, norms
+        norms = np.linalg.norm(vectors, axis=1)
+        return vectors / np.maximum(norms, 1e-12)[:, None], norms
+
+    def _score_queries(self, queries: sp.csr_matrix) -> np.ndarray:
+        q = sp.csr_matrix(queries)
+        vectors, norms = self._query_vectors(q)
         scores = self.index_.scores(vectors)
         scores[:, ~self.encoded_] = -np.inf
         scores[norms <= 0] = -np.inf  # a query without any vector has no neighbours here
