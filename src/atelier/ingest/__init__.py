@@ -13,11 +13,12 @@ from pathlib import Path
 
 from atelier.config import Settings
 from atelier.errors import InputError
-from atelier.ingest.report import IngestReport
+from atelier.ingest.report import IngestReport, Quarantine
 
 log = logging.getLogger(__name__)
 
-Adapter = Callable[[Sequence[Path], Path, Settings, IngestReport], None]
+# Every adapter gets the open quarantine; `ingest` alone opens it, closes it and lists its files in the report.
+Adapter = Callable[[Sequence[Path], Path, Settings, IngestReport, Quarantine], None]
 
 
 # Format name -> module holding its `ingest` function. Adding a format adds one line here.
@@ -49,7 +50,11 @@ def ingest(fmt: str, inputs: Sequence[str | Path], out_dir: str | Path, settings
     out.mkdir(parents=True, exist_ok=True)
     report = IngestReport(format=fmt, out_dir=str(out))
     start = time.perf_counter()
-    adapter(paths, out, settings, report)
+    quarantine = Quarantine(out)
+    try:
+        adapter(paths, out, settings, report, quarantine)
+    finally:
+        report.quarantine_files.update(quarantine.close())
     report.seconds = time.perf_counter() - start
     report.write(out / "ingest_report.json")
     if not all(f.reconciles for f in report.files):

@@ -39,10 +39,13 @@ def basket_prefixes(inputs: Sequence[Path]) -> list[str]:
     return stems
 
 
-def ingest(inputs: Sequence[Path], out: Path, settings: Settings, report: IngestReport) -> None:
-    """Every basket file into interactions; a bare product per item and a pseudo user per basket."""
+def ingest(
+    inputs: Sequence[Path], out: Path, settings: Settings, report: IngestReport, quarantine: Quarantine
+) -> None:
+    """Every basket file into interactions; a bare product per item and a pseudo user per basket.
+
+    Nothing in a basket line is unusable, so ``quarantine`` stays empty."""
     weight = float(settings.ingest.kind_weights["purchase"])
-    quarantine = Quarantine(out)  # nothing in a basket line is unusable, but the report lists the folder
     writer = InteractionWriter(out)
     users: list[pl.DataFrame] = []
     repeated = 0
@@ -56,7 +59,6 @@ def ingest(inputs: Sequence[Path], out: Path, settings: Settings, report: Ingest
                 writer.write(_interactions(baskets, weight))
     finally:
         stats = writer.close()
-        report.quarantine_files.update(quarantine.close())
     report.tables["interactions"] = {**stats, "repeated_items_dropped": repeated}
     products = bare_products(writer.product_ids)
     people = users_from_activity(pl.concat(users) if users else pl.DataFrame(schema={"user_id": pl.String}))

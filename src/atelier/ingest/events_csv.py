@@ -62,9 +62,11 @@ def event_times(text: pl.Series, formats: Sequence[str]) -> pl.Series:
     return frame["from_epoch"].zip_with(frame["numeric"], parsed).alias(text.name)
 
 
-def ingest(inputs: Sequence[Path], out: Path, settings: Settings, report: IngestReport) -> None:
+def ingest(
+    inputs: Sequence[Path], out: Path, settings: Settings, report: IngestReport, quarantine: Quarantine
+) -> None:
     """Every input file, in order, into one interactions table; products and users from what they name."""
-    log = EventLog(settings.ingest, out, report)
+    log = EventLog(settings.ingest, out, report, quarantine)
     try:
         for path in inputs:
             log.read_file(path)
@@ -84,14 +86,16 @@ def ingest(inputs: Sequence[Path], out: Path, settings: Settings, report: Ingest
 class EventLog:
     """Reads mapped event files one after another into ``interactions.parquet``."""
 
-    def __init__(self, settings: IngestSettings, out: Path, report: IngestReport) -> None:
+    def __init__(
+        self, settings: IngestSettings, out: Path, report: IngestReport, quarantine: Quarantine
+    ) -> None:
         self.settings = settings
         self.mapping: EventsCsvSettings = settings.events_csv
         unweighted = sorted(set(self.mapping.event_kinds.values()) - set(settings.kind_weights))
         if unweighted:
             raise ConfigError(f"ingest.kind_weights has no weight for kind(s) {', '.join(unweighted)}")
         self.report = report
-        self.quarantine = Quarantine(out)
+        self.quarantine = quarantine
         self.writer = InteractionWriter(out)
         self.activity = UserActivity()
         self.seen = SeenRows()
@@ -193,11 +197,5 @@ class EventLog:
         return int(query.collect().item())
 
     def close(self) -> None:
-        """Finish the interactions file and the quarantine."""
-        try:
-            self.report.tables["interactions"] = {
-                **self.writer.close(),
-                "dedup_hash_bytes": self.seen.nbytes,
-            }
-        finally:
-            self.report.quarantine_files.update(self.quarantine.close())
+        """Finish the interactions file."""
+        self.report.tables["interactions"] = {**self.writer.close(), "dedup_hash_bytes": self.seen.nbytes}

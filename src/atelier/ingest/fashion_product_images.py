@@ -59,14 +59,11 @@ def styles_file(inputs: Sequence[Path]) -> Path:
     return path
 
 
-def ingest(inputs: Sequence[Path], out: Path, settings: Settings, report: IngestReport) -> None:
+def ingest(
+    inputs: Sequence[Path], out: Path, settings: Settings, report: IngestReport, quarantine: Quarantine
+) -> None:
     """styles.csv -> products; users and interactions written empty."""
-    path = styles_file(inputs)
-    quarantine = Quarantine(out)
-    try:
-        products = read_styles(path, settings, report, quarantine)
-    finally:
-        report.quarantine_files.update(quarantine.close())
+    products = read_styles(styles_file(inputs), settings, report, quarantine)
     write_table(products, out, "products")
     write_empty(out, "users", "interactions")
     report.tables["products"] = {

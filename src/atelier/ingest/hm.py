@@ -95,20 +95,18 @@ def hm_files(inputs: Sequence[Path]) -> dict[str, Path]:
     return found
 
 
-def ingest(inputs: Sequence[Path], out: Path, settings: Settings, report: IngestReport) -> None:
+def ingest(
+    inputs: Sequence[Path], out: Path, settings: Settings, report: IngestReport, quarantine: Quarantine
+) -> None:
     """Articles, customers, then transactions (checked against both)."""
     files = hm_files(inputs)
-    quarantine = Quarantine(out)
-    try:
-        products = read_articles(files["articles"], settings, report, quarantine)
-        customers = None
-        if "customers" in files:
-            customers = read_customers(files["customers"], settings, report, quarantine)
-        unknown, activity = read_transactions(
-            files["transactions"], products["product_id"], out, settings, report, quarantine
-        )
-    finally:
-        report.quarantine_files.update(quarantine.close())
+    products = read_articles(files["articles"], settings, report, quarantine)
+    customers = None
+    if "customers" in files:
+        customers = read_customers(files["customers"], settings, report, quarantine)
+    unknown, activity = read_transactions(
+        files["transactions"], products["product_id"], out, settings, report, quarantine
+    )
     products = _with_bare_products(products, unknown, report)
     users = _users(customers, activity, report)
     write_table(products, out, "products")

@@ -16,30 +16,28 @@ from atelier.ingest.twentytoo_products import read_products
 from atelier.store.tables import write_table
 
 
-def ingest(inputs: Sequence[Path], out: Path, settings: Settings, report: IngestReport) -> None:
+def ingest(
+    inputs: Sequence[Path], out: Path, settings: Settings, report: IngestReport, quarantine: Quarantine
+) -> None:
     """Products first (events are checked against the catalogue), then every events file in order."""
     if len(inputs) < 2:
         raise InputError(
             f"twentytoo needs PRODUCTS.csv and at least one EVENTS.csv, found {len(inputs)} file(s)"
         )
     products_csv, *event_csvs = inputs
-    quarantine = Quarantine(out)
+    images = images_folder(products_csv, settings.ingest)
+    products = read_products(products_csv, report, quarantine, images)
+    events = EventIngest(settings.ingest, products, out, report, quarantine)
     try:
-        images = images_folder(products_csv, settings.ingest)
-        products = read_products(products_csv, report, quarantine, images)
-        events = EventIngest(settings.ingest, products, out, report, quarantine)
-        try:
-            for path in event_csvs:
-                events.read_file(path)
-        finally:
-            events.close()
-        if events.unknown_products:
-            bare = bare_products(events.unknown_products)
-            products = pl.concat([products, bare])
-            report.tables["products"]["added_from_events"] = bare.height
-        users, user_stats = events.users.finish(quarantine)
+        for path in event_csvs:
+            events.read_file(path)
     finally:
-        report.quarantine_files.update(quarantine.close())
+        events.close()
+    if events.unknown_products:
+        bare = bare_products(events.unknown_products)
+        products = pl.concat([products, bare])
+        report.tables["products"]["added_from_events"] = bare.height
+    users, user_stats = events.users.finish(quarantine)
     write_table(products, out, "products")
     write_table(users, out, "users")
     report.tables["products"]["rows"] = products.height
