@@ -135,7 +135,7 @@ def chain_list(model, data, item: str, n: int) -> list[tuple[str, str]]:
     query = sp.csr_matrix(([1.0], ([0], [data.items.one(item)])), shape=(1, data.n_items))
     items, scores = model.related(query, n)
     ids = data.items.to_ids(items[0])
-    return [(i, s) for i, s in zip(ids, model.source_of(scores[0]), strict=True) if i is not None]
+    return [(i, s) for i, s in zip(ids, model.split_scores(scores[0])[0], strict=True) if i is not None]
 
 
 def test_chain_fills_from_variants_then_departments_each_item_naming_its_source():

@@ -112,7 +112,7 @@ class Engine:
             raise NotFoundError(f"unknown similar model {name!r} (trained: {', '.join(self._similar)})")
         _check_n(n)
         item = self.items.one(product_id, "product")
-        query = sp.csr_matrix(([1.0], ([0], [item])), shape=(1, len(self.items)))
+        query = _row(np.array([item]), len(self.items))
         mask = self._mask(item, in_stock, False)
         if same_audience:
             audience = self.catalogue["target_audience"][item]
@@ -175,7 +175,7 @@ class Engine:
         model = self._widget("together", self._together)
         _check_n(n)
         item = self.items.one(product_id, "product")
-        query = sp.csr_matrix(([1.0], ([0], [item])), shape=(1, len(self.items)))
+        query = _row(np.array([item]), len(self.items))
         exclude = _row_mask(self._mask(item, in_stock, exclude_department))
         ranked, scores = model.related(query, n, exclude)
         sources, own_scores = model.split_scores(scores[0])

@@ -8,7 +8,6 @@ settings; ``fit`` learns what needs learning from the catalogue (a vocabulary) a
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import ClassVar, Self
 
@@ -17,6 +16,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from atelier.errors import NotFittedError
+from atelier.params import constructor_params
 
 Vectors = np.ndarray | sp.csr_matrix
 
@@ -31,9 +31,7 @@ class Encoder:
 
     def get_params(self) -> dict:
         """The constructor arguments (how to rebuild this encoder)."""
-        parameters = inspect.signature(type(self).__init__).parameters.values()
-        names = [p.name for p in parameters if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
-        return {p: list(v) if isinstance(v := getattr(self, p), tuple) else v for p in names}
+        return constructor_params(self)
 
     def fit(self, products: pl.DataFrame) -> Self:
         """Learn from the catalogue (default: nothing to learn)."""

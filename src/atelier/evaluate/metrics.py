@@ -21,18 +21,15 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
+from atelier.features.segments import stored_in_rows
+
 RANKING = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
 BEYOND = ("coverage", "novelty", "diversity")
 
 
 def hits_from_truth(recs: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
     """``hits[q, j]``: is ``recs[q, j]`` among the non-zero columns of ``truth[q]``."""
-    truth = sp.csr_matrix(truth)
-    n_items = truth.shape[1]
-    rows = np.repeat(np.arange(truth.shape[0], dtype=np.int64), np.diff(truth.indptr))
-    truth_keys = np.unique(rows * n_items + truth.indices)
-    keys = np.arange(recs.shape[0], dtype=np.int64)[:, None] * n_items + recs
-    return np.isin(keys, truth_keys) & (recs >= 0)
+    return stored_in_rows(truth, recs)
 
 
 def hits_from_labels(recs: np.ndarray, item_labels: np.ndarray, query_labels: np.ndarray) -> np.ndarray:

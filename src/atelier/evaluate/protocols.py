@@ -21,6 +21,7 @@ from atelier.evaluate.results import Population
 from atelier.evaluate.splits import Split
 from atelier.features.dataset import Dataset
 from atelier.features.items import label_codes, one_hot
+from atelier.features.segments import position_in_segment, segment_of
 from atelier.models.base import Recommender
 
 Notes = list[str]
@@ -137,13 +138,13 @@ def together(
         baskets["item"].explode(empty_as_null=False).to_numpy() if baskets.height else np.zeros(0, np.int64)
     )
     # One query per (basket, hidden item): the basket's other items.
-    basket_of_item = np.repeat(np.arange(len(sizes)), sizes)
+    basket_of_item = segment_of(sizes)
     query_basket = np.repeat(basket_of_item, sizes[basket_of_item])
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    member = starts[query_basket] + _ranks_within(sizes[basket_of_item])
-    hidden = items[np.repeat(np.arange(len(items)), sizes[basket_of_item])]
-    keep = items[member] != hidden
-    query_of = np.repeat(np.arange(len(items)), sizes[basket_of_item])[keep]
+    member = starts[query_basket] + position_in_segment(sizes[basket_of_item])
+    query_of = segment_of(sizes[basket_of_item])  # query j hides item j
+    keep = items[member] != items[query_of]
+    query_of = query_of[keep]
     n = len(items)
     queries = sp.csr_matrix(
         (np.ones(len(query_of)), (query_of, items[member][keep])), shape=(n, train.n_items)
@@ -168,13 +169,6 @@ def together(
         pop.add(method, recs, hits_from_truth(recs, truth), np.ones(n), info, features)
         step(method)
     return [pop], notes
-
-
-def _ranks_within(sizes: np.ndarray) -> np.ndarray:
-    """0..size-1 for each size, concatenated."""
-    total = int(sizes.sum())
-    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
-    return np.arange(total) - starts
 
 
 def similar(

@@ -17,6 +17,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from atelier.features.dataset import Dataset
+from atelier.features.segments import position_in_segment, segment_of
 
 BasketBy = Literal["session", "day"]
 
@@ -71,10 +72,10 @@ def shoppers_together(baskets: Baskets) -> sp.csr_matrix:
     m = baskets.matrix.tocsr()
     sizes = np.diff(m.indptr)
     # Every ordered pair (i, j) of every basket, tagged with the basket's shopper.
-    basket_of = np.repeat(np.arange(len(sizes)), sizes)
+    basket_of = segment_of(sizes)
     left = np.repeat(m.indices, sizes[basket_of])
     starts = np.repeat(m.indptr[:-1][basket_of], sizes[basket_of])
-    right = m.indices[starts + _ranks_within(sizes[basket_of])]
+    right = m.indices[starts + position_in_segment(sizes[basket_of])]
     user = np.repeat(baskets.users[basket_of], sizes[basket_of])
     off = left != right
     n_items = m.shape[1]
@@ -86,9 +87,3 @@ def shoppers_together(baskets: Baskets) -> sp.csr_matrix:
     counts = sp.csr_matrix((np.ones(len(keys), dtype=np.int32), (i, j)), shape=(n_items, n_items))
     counts.sum_duplicates()
     return counts
-
-
-def _ranks_within(sizes: np.ndarray) -> np.ndarray:
-    """0..size-1 for each size, concatenated."""
-    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
-    return np.arange(int(sizes.sum())) - starts

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
 from atelier.errors import InputError
+from atelier.features.segments import row_of_entries
 
 ATTRIBUTE_PREFIX = "attributes."
 
@@ -64,3 +65,22 @@ def _attribute(raw: str | None, key: str) -> str | None:
         return None
     value = json.loads(raw).get(key)
     return None if value is None else str(value)
+
+
+def codes_in_queries(queries: sp.csr_matrix, codes: np.ndarray) -> np.ndarray:
+    """Queries x codes: does some item of query row r carry code c (items coded -1 carry none)."""
+    q = sp.csr_matrix(queries)
+    out = np.zeros((q.shape[0], int(codes.max(initial=-1)) + 1), dtype=bool)
+    rows, item_codes = row_of_entries(q), codes[q.indices]
+    known = item_codes >= 0
+    out[rows[known], item_codes[known]] = True
+    return out
+
+
+def shares_code(queries: sp.csr_matrix, codes: np.ndarray) -> np.ndarray:
+    """Queries x items: does item i share a known code (its style, its department) with query row r."""
+    present = codes_in_queries(queries, codes)
+    out = np.zeros((present.shape[0], len(codes)), dtype=bool)
+    coded = codes >= 0
+    out[:, coded] = present[:, codes[coded]]
+    return out

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from numba import njit, types
 from numba.typed import List
 
+from atelier.features.segments import row_of_entries, segment_of
 from atelier.mining.itemsets import Itemsets, min_count_for
 
 
@@ -33,7 +34,7 @@ def fpgrowth(baskets: sp.csr_matrix, min_support: float, max_len: int = 0) -> It
     rank[order] = np.arange(len(order))
     ranks = rank[m.indices]
     keep = ranks >= 0
-    rows = np.repeat(np.arange(n_baskets), np.diff(m.indptr))[keep]
+    rows = row_of_entries(m)[keep]
     ranks = ranks[keep]
     by_basket = np.lexsort((ranks, rows))
     rows, ranks = rows[by_basket], ranks[by_basket]
@@ -44,7 +45,7 @@ def fpgrowth(baskets: sp.csr_matrix, min_support: float, max_len: int = 0) -> It
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     items = order[flat] if len(flat) else np.zeros(0, dtype=np.int64)
     # Each itemset's items sorted by id, for a canonical form.
-    sort_key = np.repeat(np.arange(len(lengths)), lengths)
+    sort_key = segment_of(lengths)
     items = items[np.lexsort((items, sort_key))]
     return Itemsets(items, offsets, counts, n_baskets)
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from atelier.features.segments import row_of_entries
+
 
 @dataclass(frozen=True, eq=False)
 class PairTable:
@@ -27,7 +29,7 @@ class PairTable:
 
     def antecedents(self) -> np.ndarray:
         """The antecedent (row) of every stored entry."""
-        return np.repeat(np.arange(self.count.shape[0]), np.diff(self.count.indptr))
+        return row_of_entries(self.count)
 
 
 def pair_rules(baskets: sp.csr_matrix) -> PairTable:
@@ -39,7 +41,7 @@ def pair_rules(baskets: sp.csr_matrix) -> PairTable:
     co = (b.T.tocsr() @ b).tocsr()
     co.sort_indices()
     item_counts = np.bincount(b.indices, minlength=b.shape[1]).astype(np.float32)
-    antecedent = np.repeat(np.arange(co.shape[0], dtype=np.int32), np.diff(co.indptr))
+    antecedent = row_of_entries(co)
     # float32 and in place: each fresh array of millions of figures costs more than the arithmetic on it.
     confidence = co.data.astype(np.float32)
     confidence /= item_counts[antecedent]

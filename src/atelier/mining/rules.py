@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from atelier.features.segments import position_in_segment, segment_of
 from atelier.mining.itemsets import Itemsets
 
 
@@ -50,12 +51,10 @@ def association_rules(itemsets: Itemsets, min_confidence: float = 0.0, min_lift:
     # One rule per (itemset of size >= 2, item in it): the antecedent is the itemset without that item.
     big = np.flatnonzero(sizes >= 2)
     rule_set = np.repeat(big, sizes[big])
-    position = np.concatenate([np.arange(s) for s in sizes[big]]) if len(big) else np.zeros(0, np.int64)
+    position = position_in_segment(sizes[big])
     consequent = itemsets.items[itemsets.offsets[rule_set] + position]
     member_set = np.repeat(rule_set, sizes[rule_set])
-    member_pos = (
-        np.concatenate([np.arange(s) for s in sizes[rule_set]]) if len(rule_set) else np.zeros(0, np.int64)
-    )
+    member_pos = position_in_segment(sizes[rule_set])
     keep = member_pos != np.repeat(position, sizes[rule_set])
     antecedent_items = itemsets.items[itemsets.offsets[member_set] + member_pos][keep]
     antecedent_sizes = sizes[rule_set] - 1
@@ -90,8 +89,7 @@ def association_rules(itemsets: Itemsets, min_confidence: float = 0.0, min_lift:
 def _padded(items: np.ndarray, offsets: np.ndarray, width: int) -> pl.DataFrame:
     """One row per itemset, its sorted items in columns i0..i{width-1}, padded with -1 (an exact join key)."""
     sizes = np.diff(offsets)
-    rows = np.repeat(np.arange(len(sizes)), sizes)
-    cols = np.arange(len(items)) - np.repeat(offsets[:-1], sizes)
+    rows, cols = segment_of(sizes), position_in_segment(sizes)
     order = np.lexsort((items, rows))  # items sorted within each itemset
     padded = np.full((len(sizes), width), -1, dtype=np.int64)
     padded[rows, cols] = items[order]

@@ -13,7 +13,6 @@ score rows where -inf means "cannot recommend"); the batching, exclusion and top
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -24,6 +23,7 @@ import scipy.sparse as sp
 from atelier.errors import InputError, NotFittedError
 from atelier.features.dataset import Dataset
 from atelier.index.ranking import mask_rows, rank_in_batches
+from atelier.params import constructor_params
 
 Ranked = tuple[np.ndarray, np.ndarray]
 
@@ -46,7 +46,10 @@ class Recommender:
     def fit(self, data: Dataset) -> Self:
         """Learn from ``data``; returns self."""
         self._fit(data)
-        # Set last: a fit that failed half-way must not look fitted.
+        return self._fitted_on(data)
+
+    def _fitted_on(self, data: Dataset) -> Self:
+        """Record the data's shape: set last, so a fit that failed half-way does not look fitted."""
         self.n_users_ = data.n_users
         self.n_items_ = data.n_items
         return self
@@ -105,8 +108,7 @@ class Recommender:
     # -- persistence ---------------------------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments (scikit-learn style): what ``save`` writes beside the learned state."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {p: getattr(self, p) for p in names}
+        return constructor_params(self)
 
     def save(self, folder: str | Path) -> Path:
         """Write the settings (JSON) and the learned state (``*_`` attributes: arrays, sparse matrices, numbers)."""

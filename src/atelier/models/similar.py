@@ -13,7 +13,8 @@ import scipy.sparse as sp
 from atelier.encoders import make_encoder
 from atelier.encoders.base import Encoder
 from atelier.features.dataset import Dataset
-from atelier.features.items import dense_codes
+from atelier.features.items import codes_in_queries, dense_codes, shares_code
+from atelier.features.segments import stored_in_rows
 from atelier.index.exact import ExactIndex
 from atelier.models.base import Recommender
 
@@ -50,28 +51,23 @@ class SimilarStyles(Recommender):
         q = sp.csr_matrix(queries)
         vectors, norms = self._query_vectors(q)
         fetch = min(int(self.encoded_.sum()), 4 * n + 32)
-        found, scores = self._hnsw().search(vectors, fetch) if fetch else (np.full((q.shape[0], 0), -1), None)
-        rows = self._encoded_rows_[np.clip(found, 0, None)] if fetch else found
-        items = np.full((q.shape[0], n), -1, dtype=np.int64)
-        best = np.full((q.shape[0], n), -np.inf)
-        short = []
-        for r in range(q.shape[0]):
-            if norms[r] <= 0:
-                continue
-            hidden = set(q.indices[q.indptr[r] : q.indptr[r + 1]].tolist())
-            if exclude is not None:
-                hidden |= set(exclude.indices[exclude.indptr[r] : exclude.indptr[r + 1]].tolist())
-            kept = [
-                (int(c), float(sc))
-                for c, sc, f in zip(rows[r], scores[r], found[r], strict=True)
-                if f >= 0 and c not in hidden and not self._is_variant(q, r, int(c))
-            ][:n]
-            if len(kept) < n:
-                short.append(r)
-                continue
-            items[r] = [c for c, _ in kept]
-            best[r] = [sc for _, sc in kept]
-        if short:  # too much filtered away: exact for those rows
+        if fetch == 0:  # nothing encoded: nothing is similar to anything
+            return np.full((q.shape[0], n), -1, dtype=np.int64), np.full((q.shape[0], n), -np.inf)
+        found, scores = self._hnsw().search(vectors, fetch)
+        rows = self._encoded_rows[np.clip(found, 0, None)]
+        # The same filters as the exact path: the query's own items, the caller's exclusions, the variants.
+        blocked = q if exclude is None else (q + sp.csr_matrix(exclude))
+        keep = (found >= 0) & ~stored_in_rows(blocked, rows)
+        if self.exclude_variants:
+            groups = self.group_[rows]
+            present = codes_in_queries(q, self.group_)
+            keep &= ~((groups >= 0) & present[np.arange(q.shape[0])[:, None], np.clip(groups, 0, None)])
+        keep &= (norms > 0)[:, None]
+        first = np.argsort(~keep, axis=1, kind="stable")[:, :n]  # kept candidates, best first
+        items = np.where(np.take_along_axis(keep, first, 1), np.take_along_axis(rows, first, 1), -1)
+        best = np.where(items >= 0, np.take_along_axis(scores, first, 1), -np.inf)
+        short = np.flatnonzero((items < 0).any(axis=1) & (norms > 0))
+        if len(short):  # too much filtered away: exact for those rows
             exact_exclude = exclude[short] if exclude is not None else None
             items[short], best[short] = super().related(q[short], n, exact_exclude)
         return items, best
@@ -80,15 +76,10 @@ class SimilarStyles(Recommender):
         if getattr(self, "_graph", None) is None:
             from atelier.index.hnsw import HnswIndex
 
-            self._encoded_rows_ = np.flatnonzero(self.encoded_)
-            vectors = self.vectors_[self._encoded_rows_]
+            self._encoded_rows = np.flatnonzero(self.encoded_)
+            vectors = self.vectors_[self._encoded_rows]
             self._graph = HnswIndex().add(vectors.toarray() if sp.issparse(vectors) else vectors)
         return self._graph
-
-    def _is_variant(self, q: sp.csr_matrix, r: int, candidate: int) -> bool:
-        if not self.exclude_variants or self.group_[candidate] < 0:
-            return False
-        return bool((self.group_[q.indices[q.indptr[r] : q.indptr[r + 1]]] == self.group_[candidate]).any())
 
     def _fit(self, data: Dataset) -> None:
         self.encoder.fit(data.products)
@@ -102,10 +93,6 @@ class SimilarStyles(Recommender):
             self._index = ExactIndex().add(self.vectors_)
             self.vectors_ = self._index.vectors_
         return self._index
-
-    @property
-    def n_encoded(self) -> int:
-        return int(self.encoded_.sum())
 
     def _query_vectors(self, q: sp.csr_matrix):
         """The normalised sum of each query row's product vectors, and the norms before normalising."""
@@ -123,11 +110,5 @@ class SimilarStyles(Recommender):
         scores[:, ~self.encoded_] = -np.inf
         scores[norms <= 0] = -np.inf  # a query without any vector has no neighbours here
         if self.exclude_variants:
-            rows = np.repeat(np.arange(q.shape[0]), np.diff(q.indptr))
-            groups = self.group_[q.indices]
-            known = groups >= 0
-            same = np.zeros((q.shape[0], int(self.group_.max(initial=-1)) + 1), dtype=bool)
-            same[rows[known], groups[known]] = True
-            has_group = self.group_ >= 0
-            scores[:, has_group] = np.where(same[:, self.group_[has_group]], -np.inf, scores[:, has_group])
+            scores[shares_code(q, self.group_)] = -np.inf
         return scores

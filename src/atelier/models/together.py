@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from atelier.features.baskets import build_baskets, shoppers_together
+from atelier.features.baskets import Baskets, build_baskets, shoppers_together
 from atelier.features.dataset import Dataset
 from atelier.mining.pairs import pair_rules
 from atelier.models.base import Recommender
@@ -71,8 +71,19 @@ class PairRules(Recommender):
         self.min_lift = min_lift
         self.rank_by = rank_by
 
+    def baskets(self, data: Dataset) -> Baskets:
+        """The baskets these settings make of ``data``."""
+        return build_baskets(data, self.kinds, self.basket_by, self.max_basket_size)  # type: ignore[arg-type]
+
+    def fit_baskets(self, baskets: Baskets, data: Dataset) -> PairRules:
+        """``fit`` from baskets already built (the together chain shares them); returns self."""
+        self._learn(baskets, data.n_items)
+        return self._fitted_on(data)
+
     def _fit(self, data: Dataset) -> None:
-        baskets = build_baskets(data, self.kinds, self.basket_by, self.max_basket_size)  # type: ignore[arg-type]
+        self._learn(self.baskets(data), data.n_items)
+
+    def _learn(self, baskets: Baskets, n_items: int) -> None:
         n = max(baskets.n_baskets, 1)
         table = pair_rules(baskets.matrix)
         a = table.antecedents()
@@ -89,7 +100,7 @@ class PairRules(Recommender):
         if self.min_shoppers > 1:
             keep &= np.asarray(shoppers[a, b]).ravel() >= self.min_shoppers
         a, b, count, confidence, lift = a[keep], b[keep], count[keep], confidence[keep], lift[keep]
-        shape = (data.n_items, data.n_items)
+        shape = (n_items, n_items)
         self.count_ = sp.csr_matrix((count, (a, b)), shape=shape)
         self.shoppers_ = shoppers.multiply(self.count_ > 0).tocsr()
         self.confidence_ = sp.csr_matrix((confidence, (a, b)), shape=shape)

@@ -24,9 +24,8 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from atelier.features.baskets import build_baskets
 from atelier.features.dataset import Dataset
-from atelier.features.items import dense_codes, label_codes
+from atelier.features.items import codes_in_queries, dense_codes, label_codes, shares_code
 from atelier.mining.fpgrowth import fpgrowth
 from atelier.models.base import Recommender
 from atelier.models.together import PairRules
@@ -87,8 +86,8 @@ class TogetherChain(Recommender):
         return model
 
     def _fit(self, data: Dataset) -> None:
-        self.rules.fit(data)
-        baskets = build_baskets(data, self.rules.kinds, self.rules.basket_by, self.rules.max_basket_size)  # type: ignore[arg-type]
+        baskets = self.rules.baskets(data)  # built once, shared with the rules
+        self.rules.fit_baskets(baskets, data)
         # Popularity counts every bag / purchase, also of items only ever bought alone.
         bought = data.interactions.filter(pl.col("kind").is_in(list(self.rules.kinds)))
         per_item = bought.select("user", "item").unique().group_by("item").len()
@@ -99,7 +98,6 @@ class TogetherChain(Recommender):
         self.department_ = label_codes(data.products, "department")
         self.department_rules_ = _department_confidence(baskets.matrix, self.department_)
         self.item_baskets_ = baskets.item_counts
-        self.n_baskets_ = baskets.n_baskets
         # "Complete the look": itemsets of three or more items, mined with FP-Growth.
         itemsets = fpgrowth(
             baskets.matrix, self.bundle_min_count / max(baskets.n_baskets, 1), max_len=self.bundle_max_size
@@ -124,7 +122,7 @@ class TogetherChain(Recommender):
                 Bundle(
                     items=tuple(int(i) for i in members if i != item),
                     count=count,
-                    support=count / max(self.n_baskets_, 1),
+                    support=count / max(self.rules.n_baskets_, 1),
                     confidence=count / max(int(self.item_baskets_[item]), 1),
                 )
             )
@@ -155,24 +153,12 @@ class TogetherChain(Recommender):
             own = np.where(np.isfinite(scores), squashed / (1.0 - squashed), np.nan)
         return sources, own
 
-    def source_of(self, scores: np.ndarray) -> np.ndarray:
-        """The source name behind each combined score (None for padding)."""
-        return self.split_scores(scores)[0]
-
     def _rules(self, queries: sp.csr_matrix) -> np.ndarray:
         return self.rules._score_queries(queries)
 
     def _variants(self, queries: sp.csr_matrix) -> np.ndarray:
-        q = sp.csr_matrix(queries)
-        query_groups = np.zeros((q.shape[0], int(self.group_.max(initial=-1)) + 2), dtype=bool)
-        rows = np.repeat(np.arange(q.shape[0]), np.diff(q.indptr))
-        groups = self.group_[q.indices]
-        known = groups >= 0
-        query_groups[rows[known], groups[known]] = True
-        shares = query_groups[:, np.where(self.group_ >= 0, self.group_, query_groups.shape[1] - 1)]
-        shares[:, self.group_ < 0] = False
         # A variant never sold still belongs: the catalogue knows it. Sold ones first.
-        return np.where(shares, 0.5 + 0.5 * self.popularity_, -np.inf)
+        return np.where(shares_code(queries, self.group_), 0.5 + 0.5 * self.popularity_, -np.inf)
 
     def _department_pairs(self, queries: sp.csr_matrix) -> np.ndarray:
         wanted = self._query_departments(queries) @ self.department_rules_  # queries x departments
@@ -186,14 +172,7 @@ class TogetherChain(Recommender):
         return np.tile(scores, (queries.shape[0], 1))
 
     def _query_departments(self, queries: sp.csr_matrix) -> np.ndarray:
-        n_departments = int(self.department_.max(initial=-1)) + 1
-        q = sp.csr_matrix(queries)
-        rows = np.repeat(np.arange(q.shape[0]), np.diff(q.indptr))
-        departments = self.department_[q.indices]
-        known = departments >= 0
-        out = np.zeros((q.shape[0], n_departments))
-        out[rows[known], departments[known]] = 1.0
-        return out
+        return codes_in_queries(queries, self.department_).astype(np.float64)
 
     def _by_department(self, weights: np.ndarray) -> np.ndarray:
         """Item scores: the weight of the item's department times its popularity (sold items only)."""
