@@ -256,11 +256,12 @@ def _check_n(n: int) -> None:
         raise InputError(f"n must be between 1 and {MAX_N}, got {n}")
 
 
+def _row(columns: np.ndarray, width: int) -> sp.csr_matrix:
+    """A 1 x width 0/1 row: a query of those items, or the items a filter hides."""
+    zeros = np.zeros(len(columns), dtype=np.int64)
+    return sp.csr_matrix((np.ones(len(columns)), (zeros, columns)), shape=(1, width))
+
+
 def _row_mask(mask: np.ndarray) -> sp.csr_matrix | None:
-    """A 1 x items exclusion row from a bool mask (None when nothing is hidden)."""
-    if not mask.any():
-        return None
-    cols = np.flatnonzero(mask)
-    return sp.csr_matrix(
-        (np.ones(len(cols)), (np.zeros(len(cols), dtype=np.int64), cols)), shape=(1, len(mask))
-    )
+    """The exclusion row of a bool mask (None when nothing is hidden)."""
+    return _row(np.flatnonzero(mask), len(mask)) if mask.any() else None
