@@ -8,9 +8,12 @@ import scipy.sparse as sp
 
 
 def segment_of(sizes: np.ndarray) -> np.ndarray:
-    """For each flat position, the index of the segment holding it: [2, 1] -> [0, 0, 1]."""
+    """For each flat position, the index of the segment holding it: [2, 1] -> [0, 0, 1].
+
+    int32 when the segments allow it: these arrays run to millions of entries, and fresh memory is dear here."""
     sizes = np.asarray(sizes, dtype=np.int64)
-    return np.repeat(np.arange(len(sizes)), sizes)
+    dtype = np.int32 if len(sizes) < 2**31 else np.int64
+    return np.repeat(np.arange(len(sizes), dtype=dtype), sizes)
 
 
 def position_in_segment(sizes: np.ndarray) -> np.ndarray:
