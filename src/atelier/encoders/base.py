@@ -4,6 +4,11 @@ An encoder reads the modality it knows — text built from catalogue fields, or 
 one row per product plus a mask of the products it could encode (a product without a title or with a missing or
 corrupt picture gets no vector, is counted, and stays findable through other encoders). Constructors only store
 settings; ``fit`` learns what needs learning from the catalogue (a vocabulary) and loads weights.
+
+The interface: ``encode_texts`` (free texts: product texts, or a search box query), ``encode_images`` (picture
+files or addresses), ``encode_products`` (what the model indexes: by default the product text for a text encoder
+and the picture for an image encoder), ``dimension`` and ``name``. An encoder of one modality asked for the other
+raises ``InputError`` naming what it reads.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from atelier.errors import NotFittedError
+from atelier.errors import InputError, NotFittedError
 from atelier.params import constructor_params
 
 Vectors = np.ndarray | sp.csr_matrix
@@ -38,9 +43,37 @@ class Encoder:
         self.fitted_ = True
         return self
 
+    text_fields: tuple[str, ...] = DEFAULT_TEXT_FIELDS
+
+    @property
+    def dimension(self) -> int:
+        """Length of the vectors this (fitted) encoder returns."""
+        self._check_fitted()
+        return int(self.dim)
+
+    def encode_texts(self, texts: Sequence[str]) -> Vectors:
+        """n_texts x dim vectors, L2-normalised (an empty text gives a zero row)."""
+        raise InputError(
+            f"encoder {self.name!r} reads pictures, not text (use a text encoder: tfidf, text, clip)"
+        )
+
+    def encode_images(self, sources: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+        """(n x dim vectors, L2-normalised; bool mask of the pictures that could be read) for files or URLs."""
+        raise InputError(f"encoder {self.name!r} reads text, not pictures (use image, colour or clip)")
+
     def encode_products(self, products: pl.DataFrame) -> tuple[Vectors, np.ndarray]:
         """(n_products x dim vectors, L2-normalised; bool mask of the products that got one)."""
-        raise NotImplementedError
+        if self.modality == "image":
+            from atelier.encoders.pictures import picture_sources
+
+            return self.encode_images(picture_sources(products))
+        texts = product_texts(products, self.text_fields)
+        vectors = self.encode_texts(texts)
+        if sp.issparse(vectors):
+            return vectors, np.diff(vectors.indptr) > 0
+        has_text = np.array([bool(t.strip()) for t in texts], dtype=bool)
+        vectors[~has_text] = 0.0
+        return vectors, has_text
 
     def _check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from atelier.encoders.base import Encoder, l2_normalise
+from atelier.encoders.pictures import open_picture
 from atelier.errors import InputError
 from atelier.progress import progress
 
@@ -67,21 +69,18 @@ class ImageEncoder(Encoder):
             self.runner_ = OnnxRunner(path)
         return self.runner_
 
-    def encode_products(self, products: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def encode_images(self, sources: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
         import torch
 
-        paths = (
-            products["image_path"].to_list() if "image_path" in products.columns else [None] * products.height
-        )
-        vectors = np.zeros((len(paths), self.dim), dtype=np.float32)
-        ok = np.zeros(len(paths), dtype=bool)
+        vectors = np.zeros((len(sources), self.dim), dtype=np.float32)
+        ok = np.zeros(len(sources), dtype=bool)
         with progress() as bar, torch.inference_mode():
-            task = bar.add_task(f"encode pictures ({self.network})", total=len(paths))
-            for start in range(0, len(paths), self.batch_size):
+            task = bar.add_task(f"encode pictures ({self.network})", total=len(sources))
+            for start in range(0, len(sources), self.batch_size):
                 batch = [
-                    (i, preprocess(paths[i], self.network))
-                    for i in range(start, min(start + self.batch_size, len(paths)))
+                    (i, preprocess(open_picture(sources[i]), self.network))
+                    for i in range(start, min(start + self.batch_size, len(sources)))
                 ]
                 good = [(i, x) for i, x in batch if x is not None]
                 if good:
@@ -96,23 +95,18 @@ class ImageEncoder(Encoder):
         return l2_normalise(vectors), ok
 
 
-def preprocess(path: str | None, network: str) -> np.ndarray | None:
-    """The picture as the network expects it (3 x 224 x 224 float32); None when missing or unreadable."""
-    if not path:
+def preprocess(picture: Image.Image | None, network: str) -> np.ndarray | None:
+    """The picture as the network expects it (3 x 224 x 224 float32); None when there is no picture."""
+    if picture is None:
         return None
-    try:
-        with Image.open(path) as img:
-            rgb = img.convert("RGB")
-            # Shorter side to 256 (mobilenet, as torchvision's recipe) or 224, then the centre 224 x 224.
-            short = 256 if network == "mobilenet_v2" else 224
-            scale = short / min(rgb.size)
-            rgb = rgb.resize(
-                (max(short, round(rgb.width * scale)), max(short, round(rgb.height * scale))), Image.BILINEAR
-            )
-            left, top = (rgb.width - 224) // 2, (rgb.height - 224) // 2
-            x = np.asarray(rgb.crop((left, top, left + 224, top + 224)), dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError, ValueError):
-        return None
+    # Shorter side to 256 (mobilenet, as torchvision's recipe) or 224, then the centre 224 x 224.
+    short = 256 if network == "mobilenet_v2" else 224
+    scale = short / min(picture.size)
+    rgb = picture.resize(
+        (max(short, round(picture.width * scale)), max(short, round(picture.height * scale))), Image.BILINEAR
+    )
+    left, top = (rgb.width - 224) // 2, (rgb.height - 224) // 2
+    x = np.asarray(rgb.crop((left, top, left + 224, top + 224)), dtype=np.float32) / 255.0
     # EfficientNet-Lite was trained with the TF-Lite convention, MobileNetV2 with ImageNet's mean and deviation.
     x = (x - IMAGENET_MEAN) / IMAGENET_STD if network == "mobilenet_v2" else (x * 255.0 - 127.0) / 128.0
     return np.ascontiguousarray(x.transpose(2, 0, 1))

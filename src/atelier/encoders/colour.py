@@ -8,13 +8,13 @@ of the normalised histogram (Hellinger) makes cosine similarity a fair compariso
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
-import polars as pl
-from PIL import Image, UnidentifiedImageError
 
 from atelier.encoders.base import Encoder, l2_normalise
+from atelier.encoders.pictures import open_picture
+from atelier.progress import progress
 
 HUE_BINS, SAT_BINS, VAL_BINS, GREY_BINS = 12, 3, 3, 4
 SIZE = 64
@@ -28,29 +28,19 @@ class ColourEncoder(Encoder):
     modality = "image"
     dim = HUE_BINS * SAT_BINS * VAL_BINS + GREY_BINS
 
-    def encode_products(self, products: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        paths = (
-            products["image_path"].to_list() if "image_path" in products.columns else [None] * products.height
-        )
-        vectors = np.zeros((len(paths), self.dim), dtype=np.float32)
-        ok = np.zeros(len(paths), dtype=bool)
-        for i, path in enumerate(paths):
-            pixels = load_rgb(path, SIZE)
-            if pixels is not None:
-                vectors[i] = colour_histogram(pixels)
-                ok[i] = True
+    def encode_images(self, sources: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+        vectors = np.zeros((len(sources), self.dim), dtype=np.float32)
+        ok = np.zeros(len(sources), dtype=bool)
+        with progress() as bar:
+            task = bar.add_task("colour histograms", total=len(sources))
+            for i, source in enumerate(sources):
+                picture = open_picture(source)
+                if picture is not None:
+                    rgb = np.asarray(picture.resize((SIZE, SIZE)), dtype=np.float32) / 255.0
+                    vectors[i] = colour_histogram(rgb)
+                    ok[i] = True
+                bar.advance(task)
         return l2_normalise(np.sqrt(vectors)), ok
-
-
-def load_rgb(path: str | Path | None, size: int) -> np.ndarray | None:
-    """The picture as a size x size x 3 float array in [0, 1]; None when missing or unreadable."""
-    if not path:
-        return None
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB").resize((size, size)), dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError, ValueError):
-        return None
 
 
 def colour_histogram(rgb: np.ndarray) -> np.ndarray:

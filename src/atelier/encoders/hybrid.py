@@ -6,7 +6,7 @@ weighted sum of the blocks' cosines; a product a block cannot encode (no picture
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -42,13 +42,33 @@ class HybridEncoder(Encoder):
         self.fitted_ = True
         return self
 
+    @property
+    def dimension(self) -> int:
+        self._check_fitted()
+        return sum(encoder.dimension for encoder in self.encoders_.values())
+
     def encode_products(self, products: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
-        blocks, masks = [], []
-        for name, encoder in self.encoders_.items():
-            vectors, ok = encoder.encode_products(products)
-            if sp.issparse(vectors):
-                vectors = vectors.toarray()
-            blocks.append(np.sqrt(self.weights[name]) * np.asarray(vectors, dtype=np.float32))
-            masks.append(ok)
-        return l2_normalise(np.hstack(blocks)), np.any(masks, axis=0)
+        encoded = {name: encoder.encode_products(products) for name, encoder in self.encoders_.items()}
+        return self._fuse({name: vectors for name, (vectors, _) in encoded.items()}), np.any(
+            [ok for _, ok in encoded.values()], axis=0
+        )
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """A text query in the fused space: the text blocks encode it, the picture blocks stay zero."""
+        self._check_fitted()
+        blocks = {
+            name: encoder.encode_texts(texts)
+            if encoder.modality != "image"
+            else np.zeros((len(texts), encoder.dimension), dtype=np.float32)
+            for name, encoder in self.encoders_.items()
+        }
+        return self._fuse(blocks)
+
+    def _fuse(self, blocks: Mapping[str, np.ndarray | sp.csr_matrix]) -> np.ndarray:
+        """Concatenate the blocks, each scaled by the square root of its weight, then normalise."""
+        dense = [
+            np.sqrt(self.weights[name]) * np.asarray(v.toarray() if sp.issparse(v) else v, dtype=np.float32)
+            for name, v in blocks.items()
+        ]
+        return l2_normalise(np.hstack(dense))

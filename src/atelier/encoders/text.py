@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from atelier.encoders.base import DEFAULT_TEXT_FIELDS, Encoder, l2_normalise, product_texts
+from atelier.encoders.base import DEFAULT_TEXT_FIELDS, Encoder, l2_normalise
 from atelier.errors import InputError
 from atelier.progress import progress
 
@@ -54,12 +54,10 @@ class TextEncoder(Encoder):
         dim = self.network_.get_embedding_dimension()
         return l2_normalise(np.vstack(out)) if out else np.zeros((0, dim), dtype=np.float32)
 
-    def encode_products(self, products: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        texts = product_texts(products, self.text_fields)
-        has_text = np.array([bool(t.strip()) for t in texts])
-        vectors = self.encode_texts(texts)
-        vectors[~has_text] = 0.0
-        return vectors, has_text
+    @property
+    def dimension(self) -> int:
+        self._check_fitted()
+        return int(self.network_.get_embedding_dimension())
 
 
 def load_sentence_model(model: str):

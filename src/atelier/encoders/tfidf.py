@@ -63,6 +63,24 @@ class TfidfEncoder(Encoder):
         vectors = normalize(sp.hstack(blocks).tocsr().astype(np.float32))
         return vectors, np.diff(vectors.indptr) > 0
 
+    def encode_texts(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """TF-IDF of free texts (a search query), zero in the one-hot block, L2-normalised."""
+        self._check_fitted()
+        words = (
+            self.vectorizer_.transform(list(texts))
+            if hasattr(self.vectorizer_, "vocabulary_")
+            else sp.csr_matrix((len(texts), 0), dtype=np.float32)
+        )
+        padding = sp.csr_matrix((len(texts), self.dimension - words.shape[1]), dtype=np.float32)
+        return normalize(sp.hstack([words, padding]).tocsr().astype(np.float32))
+
+    @property
+    def dimension(self) -> int:
+        self._check_fitted()
+        words = len(self.vectorizer_.vocabulary_) if hasattr(self.vectorizer_, "vocabulary_") else 0
+        one_hot = sum(len(c) for c in self.one_hot_.categories_) if self.one_hot_columns_ else 0
+        return words + one_hot
+
     def _categories(self, products: pl.DataFrame) -> np.ndarray:
         # A missing value is its own category ("") so it never matches a known one.
         return products.select(
