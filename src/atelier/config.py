@@ -244,7 +244,7 @@ class SimilarSettings(_Section):
         default_factory=lambda: {"text": 0.5, "image": 0.3, "colour": 0.2}
     )
     exclude_variants: bool = True
-    index: Literal["exact", "hnsw"] = "exact"
+    index: Literal["exact", "hnsw", "annoy"] = "exact"
     serve: list[Literal["tfidf", "text", "image", "colour", "hybrid"]] = Field(
         default_factory=lambda: ["tfidf", "colour"], min_length=1
     )

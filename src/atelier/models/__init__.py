@@ -53,7 +53,7 @@ REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]]
     "tfidf": (
         SimilarStyles,
         lambda s: SimilarStyles(
-            TfidfEncoder(s.similar.text_fields, max_features=s.similar.tfidf_max_features),
+            TfidfEncoder(s.similar.text_fields, s.similar.one_hot_fields, s.similar.tfidf_max_features),
             s.similar.exclude_variants,
             s.similar.index,
         ),
