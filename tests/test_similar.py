@@ -12,7 +12,7 @@ from atelier.encoders import ColourEncoder, TfidfEncoder, make_encoder
 from atelier.encoders.colour import colour_histogram
 from atelier.errors import InputError
 from atelier.features.dataset import Dataset
-from atelier.index import ExactIndex
+from atelier.index import AnnoyIndex, ExactIndex, HnswIndex
 from atelier.models.similar import SimilarStyles
 
 
@@ -198,29 +198,37 @@ def test_onnx_and_pytorch_embeddings_agree(shop, tmp_path):
     assert (onnx * eager).sum(axis=1).min() >= 0.999
 
 
-@pytest.mark.parametrize("index_class", ["exact", "hnsw"])
-def test_index_backends_agree_with_exact_search(index_class, tmp_path):
-    from atelier.index import HnswIndex
+INDEXES = {"exact": ExactIndex, "hnsw": HnswIndex, "annoy": AnnoyIndex}
 
+
+@pytest.mark.parametrize("index_class", sorted(INDEXES))
+def test_index_backends_agree_with_exact_search(index_class, tmp_path):
     rng = np.random.default_rng(5)
     vectors = rng.normal(size=(3_000, 32)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     queries = vectors[:100] + 0.05 * rng.normal(size=(100, 32)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     truth, _ = ExactIndex().add(vectors).search(queries, 10)
-    cls = ExactIndex if index_class == "exact" else HnswIndex
+    cls = INDEXES[index_class]
     index = cls().add(vectors)
+    assert len(index) == len(vectors)
     found, scores = index.search(queries, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)])
     assert recall >= 0.95
+    # similarities are cosines whatever the library's own distance
+    np.testing.assert_allclose(scores[:, 0], (vectors[found[:, 0]] * queries).sum(1), atol=1e-4)
+    again_built, _ = cls().add(vectors).search(queries, 10)
+    np.testing.assert_array_equal(again_built, found)  # deterministic: the same vectors build the same index
     assert (np.diff(scores, axis=1) <= 1e-6).all()  # best first
     index.save(tmp_path / "i")
     again, _ = cls.load(tmp_path / "i").search(queries, 10)
     np.testing.assert_array_equal(again, found)  # a saved index answers the same
 
 
-def test_hnsw_serving_matches_exact_and_keeps_the_filters(shop):
+@pytest.mark.parametrize("ann", ["hnsw", "annoy"])
+def test_approximate_serving_matches_exact_and_keeps_the_filters(shop, ann, tmp_path):
     exact = SimilarStyles(TfidfEncoder(), index="exact").fit(shop)
-    graph = SimilarStyles(TfidfEncoder(), index="hnsw").fit(shop)
+    graph = SimilarStyles(TfidfEncoder(), index=ann).fit(shop)
     queries = np.arange(0, shop.n_items, 2)
     q = sp.csr_matrix(
         (np.ones(len(queries)), (np.arange(len(queries)), queries)), shape=(len(queries), shop.n_items)
@@ -236,3 +244,62 @@ def test_hnsw_serving_matches_exact_and_keeps_the_filters(shop):
     for i, row, banned in zip(queries, b, (queries + 1) % shop.n_items, strict=True):
         assert i not in row and banned not in row
         assert not any(groups[n] == groups[i] for n in row if n >= 0)
+    loaded = SimilarStyles.load(graph.save(tmp_path / "m"))
+    assert (tmp_path / "m" / "index").is_dir()  # the approximate index is saved, not rebuilt at start
+    np.testing.assert_array_equal(loaded.related(q, 5, exclude)[0], b)
+
+
+def test_pictures_come_from_files_or_addresses_and_failures_are_counted(tmp_path):
+    import http.server
+    import threading
+
+    from atelier.encoders.pictures import open_picture, picture_sources
+
+    picture(tmp_path / "red.png", (200, 20, 20))
+    (tmp_path / "broken.png").write_bytes(b"not a picture")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        products = pl.DataFrame(
+            {
+                "image_path": [None, str(tmp_path / "red.png"), None, None, None],
+                "image_urls": [[f"{base}/red.png"], [], [f"{base}/broken.png"], [f"{base}/gone.png"], None],
+            }
+        )
+        sources = picture_sources(products)
+        assert sources[:2] == [f"{base}/red.png", str(tmp_path / "red.png")]  # a local file wins
+        vectors, ok = ColourEncoder().fit(products).encode_products(products)
+        assert ok.tolist() == [True, True, False, False, False]
+        assert vectors[0] @ vectors[1] == pytest.approx(1.0, abs=1e-5)  # same picture, by URL or by file
+        assert open_picture("http://127.0.0.1:9/none.png", timeout=0.5) is None  # nothing listens: no error
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_an_encoder_asked_for_the_other_modality_says_what_it_reads():
+    with pytest.raises(InputError, match="reads pictures"):
+        ColourEncoder().fit(pl.DataFrame()).encode_texts(["red dress"])
+    with pytest.raises(InputError, match="reads text"):
+        TfidfEncoder().fit(pl.DataFrame({"title": ["red dress"]})).encode_images(["x.png"])
+
+
+def test_tfidf_queries_land_in_the_product_space():
+    products = pl.DataFrame({"title": ["red summer dress", "black boots"], "color": ["Red", "Black"]})
+    encoder = TfidfEncoder().fit(products)
+    vectors, _ = encoder.encode_products(products)
+    query = encoder.encode_texts(["summer dress"])
+    assert query.shape == (1, encoder.dimension) == (1, vectors.shape[1])
+    scores = (query @ vectors.T).toarray()[0]
+    assert scores[0] > 0.3 and scores[1] == 0  # shared words count; the one-hot block is only the product's

@@ -7,6 +7,8 @@ offers them apart, as "other colours".
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -15,8 +17,12 @@ from atelier.encoders.base import Encoder
 from atelier.features.dataset import Dataset
 from atelier.features.items import codes_in_queries, dense_codes, shares_code
 from atelier.features.segments import stored_in_rows
+from atelier.index.annoy import AnnoyIndex
 from atelier.index.exact import ExactIndex
+from atelier.index.hnsw import HnswIndex
 from atelier.models.base import Recommender
+
+ANN_INDEXES = {"hnsw": HnswIndex, "annoy": AnnoyIndex}
 
 
 class SimilarStyles(Recommender):
@@ -29,8 +35,8 @@ class SimilarStyles(Recommender):
     def __init__(
         self, encoder: str | dict | Encoder = "tfidf", exclude_variants: bool = True, index: str = "exact"
     ):
-        if index not in ("exact", "hnsw"):
-            raise ValueError(f"index must be 'exact' or 'hnsw', got {index!r}")
+        if index not in ("exact", *ANN_INDEXES):
+            raise ValueError(f"index must be one of exact, {', '.join(ANN_INDEXES)}; got {index!r}")
         self.encoder = make_encoder(encoder)
         self.exclude_variants = exclude_variants
         self.index = index
@@ -43,8 +49,8 @@ class SimilarStyles(Recommender):
         }
 
     def related(self, queries: sp.csr_matrix, n: int, exclude: sp.csr_matrix | None = None):
-        """With ``index="hnsw"``: candidates from the graph (over-fetched, then filtered like the exact path);
-        rows the graph cannot fill fall back to exact scoring."""
+        """With an approximate index: candidates from it (over-fetched, then filtered like the exact path);
+        rows it cannot fill fall back to exact scoring."""
         if self.index == "exact":
             return super().related(queries, n, exclude)
         self._check_fitted()
@@ -53,7 +59,7 @@ class SimilarStyles(Recommender):
         fetch = min(int(self.encoded_.sum()), 4 * n + 32)
         if fetch == 0:  # nothing encoded: nothing is similar to anything
             return np.full((q.shape[0], n), -1, dtype=np.int64), np.full((q.shape[0], n), -np.inf)
-        found, scores = self._hnsw().search(vectors, fetch)
+        found, scores = self._ann().search(vectors, fetch)
         rows = self._encoded_rows[np.clip(found, 0, None)]
         # The same filters as the exact path: the query's own items, the caller's exclusions, the variants.
         blocked = q if exclude is None else (q + sp.csr_matrix(exclude))
@@ -72,14 +78,29 @@ class SimilarStyles(Recommender):
             items[short], best[short] = super().related(q[short], n, exact_exclude)
         return items, best
 
-    def _hnsw(self):
+    def _ann(self):
+        """The approximate index over the encoded products (built on first use, or read from the saved folder)."""
+        self._encoded_rows = np.flatnonzero(self.encoded_)
         if getattr(self, "_graph", None) is None:
-            from atelier.index.hnsw import HnswIndex
-
-            self._encoded_rows = np.flatnonzero(self.encoded_)
             vectors = self.vectors_[self._encoded_rows]
-            self._graph = HnswIndex().add(vectors.toarray() if sp.issparse(vectors) else vectors)
+            self._graph = ANN_INDEXES[self.index]().add(
+                vectors.toarray() if sp.issparse(vectors) else vectors
+            )
         return self._graph
+
+    def save(self, folder: str | Path) -> Path:
+        """The model, and its approximate index when it has one (so a server does not rebuild it at start)."""
+        folder = super().save(folder)
+        if self.index != "exact":
+            self._ann().save(folder / "index")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> SimilarStyles:
+        model = super().load(folder)
+        if model.index != "exact" and (Path(folder) / "index").is_dir():
+            model._graph = ANN_INDEXES[model.index].load(Path(folder) / "index")
+        return model
 
     def _fit(self, data: Dataset) -> None:
         self.encoder.fit(data.products)
