@@ -8,7 +8,13 @@ import pytest
 
 from atelier.config import EvaluateSettings
 from atelier.errors import InputError
-from atelier.evaluate.splits import default_split_date, leave_last_n, make_split, split_by_date
+from atelier.evaluate.splits import (
+    default_split_date,
+    leave_last_n,
+    make_split,
+    split_by_date,
+    stratified_catalogue,
+)
 from evaluate_fixtures import tiny_dataset
 
 ROWS = [
@@ -76,3 +82,27 @@ def test_data_shorter_than_the_test_window_is_split_in_the_middle():
     boundary = default_split_date(data, None, test_days=30)
     assert boundary == date(2024, 1, 3)
     assert split_by_date(data, boundary).test.height == 1
+
+
+def test_stratified_catalogue_keeps_each_labels_share_and_its_interactions():
+    products = [
+        {"product_id": f"p{i}", "group_id": f"p{i}", "title": "t", "department": dept}
+        for i, dept in enumerate(["Dress"] * 60 + ["Shoes"] * 30 + ["Bags"] * 9 + [None])
+    ]
+    rows = [(f"u{i}", f"p{i}", "2024-01-01", f"s{i}") for i in range(100)]
+    data = tiny_dataset(rows, products)
+    sample = stratified_catalogue(data, 20, "department", seed=1)
+    counts = sample.products["department"].value_counts()
+    assert dict(zip(counts["department"], counts["count"], strict=True)) == {
+        "Dress": 12,
+        "Shoes": 6,
+        "Bags": 2,
+    }
+    kept = set(sample.products["product_id"])
+    assert set(sample.interactions["product_id"]) == kept  # interactions follow their products
+    assert sample.n_items == 20
+    again = stratified_catalogue(data, 20, "department", seed=1)
+    assert again.products["product_id"].to_list() == sample.products["product_id"].to_list()
+    assert stratified_catalogue(data, 500, "department", seed=1) is data
+    with pytest.raises(InputError, match="no such column"):
+        stratified_catalogue(data, 20, "fabric", seed=1)

@@ -283,6 +283,7 @@ class EvaluateSettings(_Section):
         default_factory=lambda: ["department", "color", "target_audience"], min_length=1
     )
     similar_queries: int = Field(2_000, ge=10)
+    similar_catalogue: int | None = Field(None, ge=10)
     segments: list[str] = Field(default_factory=lambda: ["age_group"])
     widgets: list[Widget] = Field(default_factory=lambda: list(WIDGETS), min_length=1)
     models: list[str] = Field(default_factory=list)

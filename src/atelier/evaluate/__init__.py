@@ -16,7 +16,7 @@ from atelier.config import Settings
 from atelier.errors import ConfigError
 from atelier.evaluate import protocols
 from atelier.evaluate.results import Comparison, Row, summarize
-from atelier.evaluate.splits import Split, make_split
+from atelier.evaluate.splits import Split, make_split, stratified_catalogue
 from atelier.features.dataset import Dataset
 from atelier.models import BASELINES, REGISTRY, make_model, models_for
 from atelier.models.base import Recommender
@@ -73,12 +73,26 @@ def evaluate(
             if widget != "similar" and split.test.height == 0:
                 result.notes[widget] = [f"not measured: {split.description}"]
                 continue
-            models, notes = _fitted_models(widget, split, settings, (extra_models or {}).get(widget, {}))
+            widget_split = split
+            if widget == "similar" and ev.similar_catalogue:
+                sample = stratified_catalogue(
+                    split.train, ev.similar_catalogue, ev.similar_labels[0], ev.seed
+                )
+                widget_split = Split(sample, split.test.clear(), split.description)
+            models, notes = _fitted_models(
+                widget, widget_split, settings, (extra_models or {}).get(widget, {})
+            )
             task = bar.add_task(f"evaluate {widget}", total=2 * len(models))
             bar.advance(task, len(models))
             populations, protocol_notes = PROTOCOLS[widget](
-                split, models, ev, lambda _method, task=task: bar.advance(task)
+                widget_split, models, ev, lambda _method, task=task: bar.advance(task)
             )
+            if widget_split is not split:
+                protocol_notes.insert(
+                    0,
+                    f"judged within a catalogue of {widget_split.train.n_items:,} products drawn from "
+                    f"{split.train.n_items:,}, stratified by {ev.similar_labels[0]}",
+                )
             result.notes[widget] = notes + protocol_notes
             for pop in populations:
                 if pop.n_queries == 0:

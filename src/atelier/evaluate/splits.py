@@ -119,3 +119,29 @@ def _time_range(data: Dataset) -> tuple[datetime, datetime]:
     if ts.null_count() == len(ts):
         raise InputError("the interactions have no timestamps: a date split needs them")
     return ts.min(), ts.max()
+
+
+def stratified_catalogue(data: Dataset, size: int, label: str, seed: int) -> Dataset:
+    """A catalogue of about ``size`` products in which every value of ``label`` keeps its share (Similar Styles
+    is then judged within it). Interactions on products left out go too; products without the label are drawn
+    as one more stratum. A catalogue no larger than ``size`` is returned whole."""
+    products = data.products
+    if products.height <= size:
+        return data
+    if label not in products.columns:
+        raise InputError(f"cannot stratify the catalogue by {label!r}: the products have no such column")
+    rng = np.random.default_rng(seed)
+    strata = products[label].cast(pl.String).fill_null("").to_numpy()
+    _, codes, counts = np.unique(strata, return_inverse=True, return_counts=True)
+    # Largest-remainder rounding: the quotas add up to ``size`` exactly.
+    exact = counts * size / products.height
+    quota = np.floor(exact).astype(int)
+    quota[np.argsort(quota - exact)[: size - quota.sum()]] += 1
+    chosen = np.concatenate(
+        [rng.choice(np.flatnonzero(codes == c), size=q, replace=False) for c, q in enumerate(quota) if q > 0]
+    )
+    kept = products[np.sort(chosen)]
+    interactions = data.interactions.filter(pl.col("product_id").is_in(kept["product_id"].implode()))
+    return Dataset.from_tables(
+        kept, data.users_table.drop_nulls("user_id"), interactions.drop("user", "item")
+    )
