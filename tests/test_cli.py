@@ -65,3 +65,13 @@ def test_demo_runs_its_steps(tmp_path):
     assert (tmp_path / "demo" / "data" / "users.parquet").is_file()
     again = atelier("demo", "--workdir", str(tmp_path / "demo"))
     assert "reusing the sample shop" in again.stderr
+
+
+def test_tune_hybrid_prints_the_best_weights(ingested):
+    data_dir = str(ingested[0])
+    result = atelier("tune-hybrid", data_dir, "--blocks", "tfidf,colour", "--step", "0.5", "--top", "3")
+    assert result.returncode == 0, result.stderr
+    assert "[similar]" in result.stdout and "hybrid_weights = {" in result.stdout
+    assert "same department" in result.stdout
+    result = atelier("tune-hybrid", data_dir, "--blocks", "tfidf,fabric")
+    assert result.returncode == 2 and "unknown fabric" in result.stderr

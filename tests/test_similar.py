@@ -303,3 +303,41 @@ def test_tfidf_queries_land_in_the_product_space():
     assert query.shape == (1, encoder.dimension) == (1, vectors.shape[1])
     scores = (query @ vectors.T).toarray()[0]
     assert scores[0] > 0.3 and scores[1] == 0  # shared words count; the one-hot block is only the product's
+
+
+def test_hybrid_tuning_scores_each_weighting_as_the_served_model_would(shop):
+    from atelier.config import load_settings, with_section
+    from atelier.encoders import HybridEncoder
+    from atelier.evaluate.metrics import hits_from_labels
+    from atelier.evaluate.tune import tune_hybrid, weight_grid
+    from atelier.features.items import label_codes
+
+    assert weight_grid(["a", "b"], 0.5) == [{"a": 0.0, "b": 1.0}, {"a": 0.5, "b": 0.5}, {"a": 1.0, "b": 0.0}]
+    with pytest.raises(InputError, match="must divide 1"):
+        weight_grid(["a", "b"], 0.3)
+    settings = load_settings()
+    settings = with_section(
+        settings, "evaluate", k=[5], similar_labels=["department", "color"], similar_queries=10**6
+    )
+    results = tune_hybrid(shop, settings, {"tfidf": TfidfEncoder(), "colour": ColourEncoder()}, step=0.5)
+    assert len(results) == 3 and results[0].mean >= results[-1].mean
+    half = next(r for r in results if r.weights == {"tfidf": 0.5, "colour": 0.5})
+    # the same figure from the served model: every labelled product as a query, its top 5
+    model = SimilarStyles(
+        HybridEncoder({"tfidf": TfidfEncoder(), "colour": ColourEncoder()}, {"tfidf": 1, "colour": 1})
+    )
+    model.fit(shop)
+    for label in ("department", "color"):
+        codes = label_codes(shop.products, label)
+        queries = np.flatnonzero(codes >= 0)
+        q = sp.csr_matrix(
+            (np.ones(len(queries)), (np.arange(len(queries)), queries)), shape=(len(queries), shop.n_items)
+        )
+        items, _ = model.related(q, 5)
+        precision = hits_from_labels(items, codes, codes[queries]).sum() / (5 * len(queries))
+        assert half.precision[label] == pytest.approx(precision, abs=0.01)
+    # text alone knows departments, the colour histogram knows colours: each block wins its own label
+    text_only = next(r for r in results if r.weights["tfidf"] == 1.0)
+    colour_only = next(r for r in results if r.weights["colour"] == 1.0)
+    assert text_only.precision["department"] > colour_only.precision["department"]
+    assert colour_only.precision["color"] > text_only.precision["color"]

@@ -171,6 +171,46 @@ def evaluate(
     log.info("report: %s (and %s, %s)", paths["html"], paths["markdown"].name, paths["metrics"].name)
 
 
+@app.command("tune-hybrid")
+def tune_hybrid(
+    data_dir: Annotated[Path, typer.Argument(help="data folder written by `atelier ingest`")],
+    blocks: Annotated[str, typer.Option(help="comma-separated hybrid blocks to weigh")] = "text,image,colour",
+    step: Annotated[float, typer.Option(help="grid step of the weights (they sum to 1)")] = 0.1,
+    top: Annotated[int, typer.Option(help="how many weightings to list")] = 10,
+    config: ConfigOption = None,
+) -> None:
+    """Choose the hybrid encoder's block weights by evaluation (precision@k of same-label neighbours)."""
+    from rich.table import Table
+
+    from atelier.evaluate.tune import tune_hybrid as run_tune
+    from atelier.features.dataset import Dataset
+    from atelier.models import hybrid_parts
+
+    settings = load_settings(config)
+    available = hybrid_parts(settings)
+    names = [b.strip() for b in blocks.split(",") if b.strip()]
+    unknown = [b for b in names if b not in available]
+    if unknown or not names:
+        raise InputError(
+            f"--blocks: unknown {', '.join(unknown) or '(none given)'} (expected some of "
+            f"{', '.join(available)})"
+        )
+    results = run_tune(Dataset.load(data_dir), settings, {b: available[b] for b in names}, step)
+    k = max(settings.evaluate.k)
+    table = Table(title=f"hybrid weights by precision@{k} of same-label neighbours, best first")
+    for name in [*names, *(f"same {label}" for label in results[0].precision), "mean"]:
+        table.add_column(name, justify="right")
+    for r in results[:top]:
+        table.add_row(
+            *(f"{r.weights[b]:.2f}" for b in names),
+            *(f"{v:.4f}" for v in r.precision.values()),
+            f"{r.mean:.4f}",
+        )
+    out.print(table)
+    best = ", ".join(f"{b} = {w:g}" for b, w in results[0].weights.items() if w > 0)
+    out.print(f"[similar]\nhybrid_weights = {{ {best} }}", highlight=False, markup=False)
+
+
 @app.command()
 def train(
     data_dir: Annotated[Path, typer.Argument(help="data folder written by `atelier ingest`")],

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from atelier.config import Settings
-from atelier.encoders import ColourEncoder, HybridEncoder, ImageEncoder, TextEncoder, TfidfEncoder
+from atelier.encoders import ColourEncoder, Encoder, HybridEncoder, ImageEncoder, TextEncoder, TfidfEncoder
 from atelier.errors import InputError
 from atelier.models.base import Recommender
 from atelier.models.popular import Popular, RandomItems, RecentPopular
@@ -34,13 +34,18 @@ def _image(s: Settings, network: str) -> ImageEncoder:
     return ImageEncoder(network, s.similar.batch_size, s.similar.image_runtime, s.similar.onnx_cache)
 
 
-def _hybrid(s: Settings) -> HybridEncoder:
-    parts = {
+def hybrid_parts(s: Settings) -> dict[str, Encoder]:
+    """Every encoder that can be a block of the hybrid, as the settings configure it."""
+    return {
         "tfidf": TfidfEncoder(s.similar.text_fields, s.similar.one_hot_fields, s.similar.tfidf_max_features),
         "text": _text(s),
         "image": _image(s, s.similar.image_network),
         "colour": ColourEncoder(),
     }
+
+
+def _hybrid(s: Settings) -> HybridEncoder:
+    parts = hybrid_parts(s)
     weights = {k: w for k, w in s.similar.hybrid_weights.items() if w > 0}
     return HybridEncoder({k: parts[k] for k in weights}, weights)
 
