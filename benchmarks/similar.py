@@ -1,11 +1,12 @@
 """Benchmark: Similar Styles speed — image embedding throughput (PyTorch eager vs ONNX Runtime) and the vector
-indexes (exact, HNSW, and Annoy when installed) at catalogue sizes.
+indexes (exact, HNSW, Annoy) at catalogue sizes.
 
 - **Images:** ``--images`` pictures from ``../shared/data/fashion-product-images-small`` (or the sample shop's
   drawn pictures when absent), embedded by MobileNetV2 and EfficientNet-Lite0 with each runtime; pictures/s, the
   median of ``--runs`` passes, decoding and pre-processing included. The ONNX export is cached beforehand.
-- **Indexes:** ``--sizes`` unit vectors of 384 dimensions (MiniLM's size) drawn around 2,000 cluster centres, as
-  product embeddings cluster by style; 1,000 held-out queries. Build time, query latency p50 / p99 (one query at
+- **Indexes:** the 44k FPI product titles embedded by MiniLM (real vectors; 1,000 of them as queries), then
+  ``--sizes`` unit vectors of 384 dimensions (MiniLM's size) drawn around 2,000 cluster centres, as product
+  embeddings cluster by style, with 1,000 held-out queries. Build time, query latency p50 / p99 (one query at
   a time, as a shop page asks) and recall@10 against exact search.
 
     .venv/bin/python benchmarks/similar.py --images 512 --sizes 44000 200000
@@ -74,21 +75,40 @@ def clustered_vectors(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def index_rows(sizes: Sequence[int], seed: int = 7) -> list[str]:
-    from atelier.index import ExactIndex, HnswIndex
+def minilm_title_vectors() -> np.ndarray | None:
+    """MiniLM embeddings of every FPI product title (44k real vectors), cached in var/bench; None without FPI."""
+    styles = FPI.parent / "styles.csv"
+    cache = ROOT / "var" / "bench" / "fpi-minilm-titles.npy"
+    if cache.is_file():
+        return np.load(cache)
+    if not styles.is_file():
+        return None
+    from atelier.encoders import TextEncoder
 
-    backends: dict[str, type] = {"exact": ExactIndex, "hnsw": HnswIndex}
-    try:
-        from annoy import AnnoyIndex  # noqa: F401
+    titles = pl.read_csv(styles, truncate_ragged_lines=True, infer_schema=False)["productDisplayName"]
+    vectors = TextEncoder(batch_size=256).fit(pl.DataFrame()).encode_texts(titles.fill_null("").to_list())
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors)
+    return vectors
 
-        backends["annoy"] = _Annoy
-    except ImportError:
-        pass
-    lines = ["| vectors | index | build s | p50 ms | p99 ms | recall@10 |", "|---|---|---|---|---|---|"]
+
+def index_rows(sizes: Sequence[int], real: bool, seed: int = 7) -> list[str]:
+    from atelier.index import AnnoyIndex, ExactIndex, HnswIndex
+
+    backends: dict[str, type] = {"exact": ExactIndex, "hnsw": HnswIndex, "annoy": AnnoyIndex}
+    collections: list[tuple[str, np.ndarray, np.ndarray]] = []
+    rng = np.random.default_rng(seed)
+    if real and (titles := minilm_title_vectors()) is not None:
+        order = rng.permutation(len(titles))
+        collections.append(("FPI titles, MiniLM", titles[order[1_000:]], titles[order[:1_000]]))
     for n in sizes:
-        rng = np.random.default_rng(seed)
         data = clustered_vectors(n + 1_000, 384, rng)
-        vectors, queries = data[:n], data[n:]
+        collections.append(("synthetic clusters", data[:n], data[n:]))
+    lines = [
+        "| vectors | kind | index | build s | p50 ms | p99 ms | recall@10 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind, vectors, queries in collections:
         truth, _ = ExactIndex().add(vectors).search(queries, 10)
         for name, cls in backends.items():
             start = time.perf_counter()
@@ -102,25 +122,10 @@ def index_rows(sizes: Sequence[int], seed: int = 7) -> list[str]:
                 found.append(items[0])
             recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)])
             p50, p99 = np.percentile(latencies, [50, 99])
-            lines.append(f"| {n:,} | {name} | {build:.1f} | {p50:.2f} | {p99:.2f} | {recall:.3f} |")
+            lines.append(
+                f"| {len(vectors):,} | {kind} | {name} | {build:.1f} | {p50:.2f} | {p99:.2f} | {recall:.3f} |"
+            )
     return lines
-
-
-class _Annoy:
-    """The seeds' Annoy (angular), behind the same add / search calls, for comparison only."""
-
-    def add(self, vectors: np.ndarray, trees: int = 50) -> _Annoy:
-        from annoy import AnnoyIndex
-
-        self.index = AnnoyIndex(vectors.shape[1], "angular")
-        for i, v in enumerate(vectors):
-            self.index.add_item(i, v)
-        self.index.build(trees)
-        return self
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        items = [self.index.get_nns_by_vector(q, k, search_k=-1) for q in queries]
-        return np.array(items), np.zeros((len(items), k))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -128,10 +133,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[44_000, 200_000])
+    parser.add_argument("--no-real", action="store_true", help="skip the FPI MiniLM title vectors")
+    parser.add_argument("--skip-images", action="store_true")
     parser.add_argument("--out-md", type=Path)
     args = parser.parse_args(argv)
-    lines = ["### Image embeddings", "", *image_rows(args.images, args.runs), "", "### Indexes", ""]
-    lines += index_rows(args.sizes)
+    lines = [] if args.skip_images else ["### Image embeddings", "", *image_rows(args.images, args.runs), ""]
+    lines += ["### Indexes", "", *index_rows(args.sizes, not args.no_real)]
     table = "\n".join(lines)
     print(table)
     if args.out_md:

@@ -45,7 +45,11 @@ def export(model, network: str, path: Path) -> Path:
     partial = path.with_suffix(".partial")
     # The exporter is chatty (warnings, progress lines on stdout) about internals that do not concern the user,
     # and stdout may be carrying JSON.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        _quiet("onnxscript", "onnx_ir", "torch.onnx"),
+    ):
         warnings.simplefilter("ignore")
         torch.onnx.export(
             _Embedding.module(model, network),
@@ -61,6 +65,19 @@ def export(model, network: str, path: Path) -> Path:
     partial.replace(path)  # a half-written file never passes for a model
     log.info("exported %s to %s", network, path)
     return path
+
+
+@contextlib.contextmanager
+def _quiet(*loggers: str):
+    """Raise the named loggers to WARNING for the block (the optimiser logs every folded initializer)."""
+    levels = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 class OnnxRunner:
