@@ -284,6 +284,7 @@ class EvaluateSettings(_Section):
     )
     similar_queries: int = Field(2_000, ge=10)
     similar_catalogue: int | None = Field(None, ge=10)
+    similar_pictured_only: bool = False
     segments: list[str] = Field(default_factory=lambda: ["age_group"])
     widgets: list[Widget] = Field(default_factory=lambda: list(WIDGETS), min_length=1)
     models: list[str] = Field(default_factory=list)
