@@ -177,14 +177,19 @@ def test_hybrid_cosine_is_the_weighted_sum_of_block_cosines(tmp_path):
             ],
         }
     )
-    hybrid = HybridEncoder({"tfidf": "tfidf", "colour": "colour"}, {"tfidf": 0.75, "colour": 0.25}).fit(
-        products
-    )
-    fused, ok = hybrid.encode_products(products)
-    text, _ = hybrid.encoders_["tfidf"].encode_products(products)
-    colour, _ = hybrid.encoders_["colour"].encode_products(products)
-    expected = 0.75 * (text @ text.T).toarray()[0, 1] + 0.25 * float(colour[0] @ colour[1])
-    assert ok.all() and float(fused[0] @ fused[1]) == pytest.approx(expected, abs=1e-5)
+    for centre in (False, True):
+        hybrid = HybridEncoder(
+            {"tfidf": "tfidf", "colour": "colour"}, {"tfidf": 0.75, "colour": 0.25}, centre=centre
+        ).fit(products)
+        fused, ok = hybrid.encode_products(products)
+        text = hybrid.encoders_["tfidf"].encode_products(products)[0].toarray()
+        colour = hybrid.encoders_["colour"].encode_products(products)[0]
+        if centre:  # each block centred on the catalogue's mean, then normalised
+            text, colour = (v - v.mean(axis=0) for v in (text, colour))
+            text, colour = (v / np.linalg.norm(v, axis=1, keepdims=True) for v in (text, colour))
+        expected = 0.75 * float(text[0] @ text[1]) + 0.25 * float(colour[0] @ colour[1])
+        assert ok.all() and float(fused[0] @ fused[1]) == pytest.approx(expected, abs=1e-5)
+        assert hybrid.dimension == fused.shape[1]
 
 
 def test_onnx_and_pytorch_embeddings_agree(shop, tmp_path):

@@ -61,6 +61,11 @@ class Encoder:
         """(n x dim vectors, L2-normalised; bool mask of the pictures that could be read) for files or URLs."""
         raise InputError(f"encoder {self.name!r} reads text, not pictures (use image, colour or clip)")
 
+    def fit_encode(self, products: pl.DataFrame) -> tuple[Vectors, np.ndarray]:
+        """``fit`` then ``encode_products`` on the same catalogue (an encoder that must see its own vectors to fit,
+        like the centred hybrid, does both in one pass)."""
+        return self.fit(products).encode_products(products)
+
     def encode_products(self, products: pl.DataFrame) -> tuple[Vectors, np.ndarray]:
         """(n_products x dim vectors, L2-normalised; bool mask of the products that got one)."""
         if self.modality == "image":

@@ -1,9 +1,10 @@
 """Choosing the hybrid encoder's block weights by evaluation: ``atelier tune-hybrid``.
 
 The fused cosine of two products is the weighted sum of their blocks' cosines divided by the square roots of
-each side's present weight (see ``encoders.hybrid``), so every block is encoded once and each weight setting on a
-simplex grid is scored from the same block similarities: precision@k of neighbours sharing each label, on the
-same query sample and with the same exclusions (the query, its colour variants) as ``atelier evaluate``.
+each side's present weight (see ``encoders.hybrid``), so every block is encoded (and centred, as the hybrid
+centres it) once, and each weight setting on a simplex grid is scored from the same block similarities:
+precision@k of neighbours sharing each label, on the same query sample and with the same exclusions (the query,
+its colour variants) as ``atelier evaluate``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from atelier.config import Settings
-from atelier.encoders.base import Encoder
+from atelier.encoders.base import Encoder, l2_normalise
+from atelier.encoders.hybrid import block_mean
 from atelier.errors import InputError
 from atelier.evaluate.metrics import hits_from_labels
 from atelier.evaluate.splits import stratified_catalogue
@@ -51,7 +53,7 @@ def weight_grid(blocks: Sequence[str], step: float) -> list[dict[str, float]]:
 
 
 def tune_hybrid(
-    data: Dataset, settings: Settings, parts: Mapping[str, Encoder], step: float = 0.1
+    data: Dataset, settings: Settings, parts: Mapping[str, Encoder], step: float = 0.1, centre: bool = True
 ) -> list[WeightScore]:
     """Precision@k (k = the largest of ``evaluate.k``) of every weight setting, best first by the mean over labels."""
     ev = settings.evaluate
@@ -61,7 +63,12 @@ def tune_hybrid(
     k = max(ev.k)
     blocks, present = {}, {}
     for name, encoder in parts.items():
-        vectors, ok = encoder.fit(products).encode_products(products)
+        vectors, ok = encoder.fit_encode(products)
+        if centre:  # as the hybrid does (see encoders.hybrid)
+            dense = np.asarray(vectors.toarray() if sp.issparse(vectors) else vectors, dtype=np.float32)
+            vectors = np.where(ok[:, None], l2_normalise(dense - block_mean(vectors, ok)), 0.0).astype(
+                np.float32
+            )
         blocks[name] = sp.csr_matrix(vectors) if sp.issparse(vectors) else np.asarray(vectors, np.float32)
         present[name] = ok
     labels = {name: label_codes(products, name) for name in ev.similar_labels}

@@ -103,8 +103,7 @@ class SimilarStyles(Recommender):
         return model
 
     def _fit(self, data: Dataset) -> None:
-        self.encoder.fit(data.products)
-        self.vectors_, self.encoded_ = self.encoder.encode_products(data.products)
+        self.vectors_, self.encoded_ = self.encoder.fit_encode(data.products)
         self.group_ = dense_codes(data.products["group_id"])
 
     @property
