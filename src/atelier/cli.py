@@ -177,6 +177,9 @@ def tune_hybrid(
     blocks: Annotated[str, typer.Option(help="comma-separated hybrid blocks to weigh")] = "text,image,colour",
     step: Annotated[float, typer.Option(help="grid step of the weights (they sum to 1)")] = 0.1,
     top: Annotated[int, typer.Option(help="how many weightings to list")] = 10,
+    seed: Annotated[
+        int | None, typer.Option(help="sample seed; tune on another sample than you report on")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Choose the hybrid encoder's block weights by evaluation (precision@k of same-label neighbours)."""
@@ -187,6 +190,8 @@ def tune_hybrid(
     from atelier.models import hybrid_parts
 
     settings = load_settings(config)
+    if seed is not None:
+        settings = with_section(settings, "evaluate", seed=seed)
     available = hybrid_parts(settings)
     names = [b.strip() for b in blocks.split(",") if b.strip()]
     unknown = [b for b in names if b not in available]
@@ -234,7 +239,7 @@ def recommend(
     artifacts: Annotated[Path, typer.Option(help="artefact folder written by `atelier train`")],
     n: Annotated[int, typer.Option("--n", help="how many recommendations")] = 10,
     model: Annotated[
-        str | None, typer.Option(help="similar: the encoder (tfidf, text, image, colour, hybrid)")
+        str | None, typer.Option(help="similar: the encoder (tfidf, text, image, colour, clip, hybrid)")
     ] = None,
     in_stock: Annotated[bool, typer.Option(help="only products not known to be out of stock")] = False,
     exclude_department: Annotated[
