@@ -11,6 +11,7 @@ import pytest
 from atelier.config import load_settings
 from atelier.ingest import ingest
 from atelier.sample import SampleFiles, write_sample
+from clip_support import write_tiny_clip
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -26,6 +27,24 @@ def onnx_cache(tmp_path_factory):
         os.environ.pop("ATELIER_SIMILAR__ONNX_CACHE", None)
     else:
         os.environ["ATELIER_SIMILAR__ONNX_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory) -> Path:
+    """A tiny random CLIP saved like a hub checkpoint (FashionCLIP's files), loaded as the real one would be."""
+    return write_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clip_model(tiny_clip):
+    """The clip encoder reads the tiny CLIP during the tests (FashionCLIP would need the network)."""
+    previous = os.environ.get("ATELIER_SIMILAR__CLIP_MODEL")
+    os.environ["ATELIER_SIMILAR__CLIP_MODEL"] = str(tiny_clip)
+    yield tiny_clip
+    if previous is None:
+        os.environ.pop("ATELIER_SIMILAR__CLIP_MODEL", None)
+    else:
+        os.environ["ATELIER_SIMILAR__CLIP_MODEL"] = previous
 
 
 @pytest.fixture(scope="session")

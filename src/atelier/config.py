@@ -236,6 +236,7 @@ class SimilarSettings(_Section):
     one_hot_fields: list[str] = Field(default_factory=lambda: ["color", "target_audience", "department"])
     tfidf_max_features: int = Field(5_000, ge=10)
     text_model: str = "all-MiniLM-L6-v2"
+    clip_model: str = "patrickjohncyh/fashion-clip"
     image_network: Literal["mobilenet_v2", "efficientnet_lite0"] = "mobilenet_v2"
     batch_size: int = Field(32, ge=1)
     image_runtime: Literal["onnx", "torch"] = "onnx"
@@ -245,17 +246,17 @@ class SimilarSettings(_Section):
     )
     exclude_variants: bool = True
     index: Literal["exact", "hnsw", "annoy"] = "exact"
-    serve: list[Literal["tfidf", "text", "image", "colour", "hybrid"]] = Field(
+    serve: list[Literal["tfidf", "text", "image", "colour", "clip", "hybrid"]] = Field(
         default_factory=lambda: ["tfidf", "colour"], min_length=1
     )
 
     @field_validator("hybrid_weights")
     @classmethod
     def _known_blocks(cls, weights: dict[str, float]) -> dict[str, float]:
-        unknown = set(weights) - {"tfidf", "text", "image", "colour"}
+        unknown = set(weights) - {"tfidf", "text", "image", "colour", "clip"}
         if unknown or not weights or any(w < 0 for w in weights.values()):
             raise ValueError(
-                f"expected non-negative weights of tfidf / text / image / colour, found {weights}"
+                f"expected non-negative weights of tfidf / text / image / colour / clip, found {weights}"
             )
         return weights
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from atelier.encoders.base import Encoder
+from atelier.encoders.clip import ClipEncoder
 from atelier.encoders.cnn import ImageEncoder
 from atelier.encoders.colour import ColourEncoder
 from atelier.encoders.hybrid import HybridEncoder
@@ -11,7 +12,8 @@ from atelier.encoders.tfidf import TfidfEncoder
 from atelier.errors import InputError
 
 ENCODERS: dict[str, type[Encoder]] = {
-    cls.name: cls for cls in (TfidfEncoder, TextEncoder, ImageEncoder, ColourEncoder, HybridEncoder)
+    cls.name: cls
+    for cls in (TfidfEncoder, TextEncoder, ImageEncoder, ColourEncoder, ClipEncoder, HybridEncoder)
 }
 
 
@@ -27,6 +29,6 @@ def make_encoder(spec: str | dict | Encoder) -> Encoder:
 
 
 __all__ = [
-    "ENCODERS", "ColourEncoder", "Encoder", "HybridEncoder", "ImageEncoder", "TextEncoder", "TfidfEncoder",
+    "ENCODERS", "ClipEncoder", "ColourEncoder", "Encoder", "HybridEncoder", "ImageEncoder", "TextEncoder", "TfidfEncoder",
     "make_encoder",
 ]  # fmt: skip

@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from atelier.config import Settings
-from atelier.encoders import ColourEncoder, Encoder, HybridEncoder, ImageEncoder, TextEncoder, TfidfEncoder
+from atelier.encoders import (
+    ClipEncoder,
+    ColourEncoder,
+    Encoder,
+    HybridEncoder,
+    ImageEncoder,
+    TextEncoder,
+    TfidfEncoder,
+)
 from atelier.errors import InputError
 from atelier.models.base import Recommender
 from atelier.models.popular import Popular, RandomItems, RecentPopular
@@ -41,7 +49,12 @@ def hybrid_parts(s: Settings) -> dict[str, Encoder]:
         "text": _text(s),
         "image": _image(s, s.similar.image_network),
         "colour": ColourEncoder(),
+        "clip": _clip(s),
     }
+
+
+def _clip(s: Settings) -> ClipEncoder:
+    return ClipEncoder(s.similar.clip_model, s.similar.text_fields, s.similar.batch_size)
 
 
 def _hybrid(s: Settings) -> HybridEncoder:
@@ -74,6 +87,7 @@ REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]]
         SimilarStyles,
         lambda s: SimilarStyles(ColourEncoder(), s.similar.exclude_variants, s.similar.index),
     ),
+    "clip": (SimilarStyles, lambda s: SimilarStyles(_clip(s), s.similar.exclude_variants, s.similar.index)),
     "hybrid": (
         SimilarStyles,
         lambda s: SimilarStyles(_hybrid(s), s.similar.exclude_variants, s.similar.index),
