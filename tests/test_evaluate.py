@@ -125,6 +125,9 @@ def test_similar_protocol_scores_label_agreement(evaluation):
     populations = {p["population"] for p in evaluation.populations if p["widget"] == "similar"}
     assert populations == {"same department", "same color", "same target_audience"}
     assert 0 < value(evaluation, "similar", "random", "same target_audience", "precision") < 1
+    # a model whose weights may come from the network runs only when named
+    assert not any(r.method == "clip" for r in evaluation.rows)
+    assert any(note.startswith("clip not measured: name it") for note in evaluation.notes["similar"])
 
 
 def test_results_are_broken_down_by_age_group(evaluation):

@@ -20,7 +20,7 @@ from atelier.evaluate import protocols
 from atelier.evaluate.results import Comparison, Row, summarize
 from atelier.evaluate.splits import Split, make_split, stratified_catalogue
 from atelier.features.dataset import Dataset
-from atelier.models import BASELINES, REGISTRY, make_model, models_for
+from atelier.models import BASELINES, NAMED_ONLY, REGISTRY, make_model, models_for
 from atelier.models.base import Recommender
 from atelier.progress import progress
 
@@ -134,6 +134,11 @@ def _fitted_models(
     chosen = settings.evaluate.models
     for name in models_for(widget):
         if chosen and name not in chosen and name not in BASELINES:
+            continue
+        if name in NAMED_ONLY and name not in chosen:
+            notes.append(
+                f"{name} not measured: name it in evaluate.models (--models); it may download weights"
+            )
             continue
         model = make_model(name, settings)
         if model.needs_interactions and not has_interactions:

@@ -101,6 +101,8 @@ REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]]
 }
 #: the baselines every evaluation runs beside the models
 BASELINES = ("popular", "popular_recent", "random")
+#: measured only when named in ``evaluate.models``: their weights may have to come from the network
+NAMED_ONLY = ("clip",)
 
 
 def make_model(name: str, settings: Settings) -> Recommender:
@@ -115,4 +117,4 @@ def models_for(widget: str) -> list[str]:
     return [name for name, (cls, _) in REGISTRY.items() if widget in cls.widgets]
 
 
-__all__ = ["BASELINES", "REGISTRY", "Recommender", "make_model", "models_for"]
+__all__ = ["BASELINES", "NAMED_ONLY", "REGISTRY", "Recommender", "make_model", "models_for"]
