@@ -249,6 +249,10 @@ def test_approximate_serving_matches_exact_and_keeps_the_filters(shop, ann, tmp_
     for i, row, banned in zip(queries, b, (queries + 1) % shop.n_items, strict=True):
         assert i not in row and banned not in row
         assert not any(groups[n] == groups[i] for n in row if n >= 0)
+    wide, _ = graph.related(q[:2], shop.n_items + 5)  # more than the catalogue: exact ranking, full width
+    assert wide.shape == (2, shop.n_items + 5) and (wide[:, -5:] == -1).all()
+    with pytest.raises(InputError, match="item columns"):
+        graph.related(sp.csr_matrix((1, shop.n_items + 1)), 5)
     loaded = SimilarStyles.load(graph.save(tmp_path / "m"))
     assert (tmp_path / "m" / "index").is_dir()  # the approximate index is saved, not rebuilt at start
     np.testing.assert_array_equal(loaded.related(q, 5, exclude)[0], b)
@@ -287,6 +291,7 @@ def test_pictures_come_from_files_or_addresses_and_failures_are_counted(tmp_path
         assert ok.tolist() == [True, True, False, False, False]
         assert vectors[0] @ vectors[1] == pytest.approx(1.0, abs=1e-5)  # same picture, by URL or by file
         assert open_picture("http://127.0.0.1:9/none.png", timeout=0.5) is None  # nothing listens: no error
+        assert open_picture(f"{base}/red.png", timeout=1e-9) is None  # the deadline covers the whole download
     finally:
         server.shutdown()
         server.server_close()

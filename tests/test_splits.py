@@ -12,6 +12,7 @@ from atelier.evaluate.splits import (
     default_split_date,
     leave_last_n,
     make_split,
+    similar_catalogue,
     split_by_date,
     stratified_catalogue,
 )
@@ -104,13 +105,11 @@ def test_stratified_catalogue_keeps_each_labels_share_and_its_interactions():
     again = stratified_catalogue(data, 20, "department", seed=1)
     assert again.products["product_id"].to_list() == sample.products["product_id"].to_list()
     assert stratified_catalogue(data, 500, "department", seed=1) is data
-    with pytest.raises(InputError, match="no such column"):
+    with pytest.raises(InputError, match="no such column 'fabric'"):
         stratified_catalogue(data, 20, "fabric", seed=1)
 
 
 def test_similar_catalogue_can_keep_pictured_products_only():
-    from atelier.evaluate import _similar_catalogue
-
     products = [
         {"product_id": f"p{i}", "group_id": f"p{i}", "title": "t", "department": "Dress",
          "image_path": f"/pics/p{i}.jpg" if i % 2 else None}
@@ -118,8 +117,8 @@ def test_similar_catalogue_can_keep_pictured_products_only():
     ]  # fmt: skip
     data = tiny_dataset([("u1", "p1", "2024-01-01", "s1"), ("u1", "p2", "2024-01-01", "s1")], products)
     settings = EvaluateSettings(similar_pictured_only=True)
-    kept = _similar_catalogue(data, settings)
+    kept = similar_catalogue(data, settings)
     assert sorted(kept.products["product_id"]) == ["p1", "p3", "p5", "p7", "p9"]
     assert kept.interactions["product_id"].to_list() == ["p1"]
     with pytest.raises(InputError, match="no product of this catalogue has a picture"):
-        _similar_catalogue(tiny_dataset([("u1", "p1", "2024-01-01", "s1")]), settings)
+        similar_catalogue(tiny_dataset([("u1", "p1", "2024-01-01", "s1")]), settings)

@@ -254,9 +254,9 @@ class SimilarSettings(_Section):
     @classmethod
     def _known_blocks(cls, weights: dict[str, float]) -> dict[str, float]:
         unknown = set(weights) - {"tfidf", "text", "image", "colour", "clip"}
-        if unknown or not weights or any(w < 0 for w in weights.values()):
+        if unknown or not any(w > 0 for w in weights.values()) or any(w < 0 for w in weights.values()):
             raise ValueError(
-                f"expected non-negative weights of tfidf / text / image / colour / clip, found {weights}"
+                f"expected non-negative weights (one above 0) of tfidf / text / image / colour / clip, found {weights}"
             )
         return weights
 

@@ -93,11 +93,24 @@ class HybridEncoder(Encoder):
         normalise. Rows a block could not encode stay zero in that block."""
         dense = []
         for name, vectors in blocks.items():
-            v = np.asarray(vectors.toarray() if sp.issparse(vectors) else vectors, dtype=np.float32)
-            if self.centre:
-                v = np.where(present[name][:, None], l2_normalise(v - self.means_[name]), 0.0)
-            dense.append(np.sqrt(self.weights[name]) * v)
+            mean = self.means_[name] if self.centre else None
+            block, _ = prepared_block(vectors, present[name], mean)
+            dense.append(np.sqrt(self.weights[name]) * block)
         return l2_normalise(np.hstack(dense))
+
+
+def prepared_block(
+    vectors: np.ndarray | sp.csr_matrix, ok: np.ndarray, mean: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A block as the fusion uses it: dense, centred on ``mean`` when given, rows normalised, and zero where
+    the encoder gave nothing (or nothing is left after centring); with the mask of rows that count."""
+    v = np.asarray(vectors.toarray() if sp.issparse(vectors) else vectors, dtype=np.float32)
+    # "encoded" is not enough: a query of unknown words is a zero tfidf row, and centring it would invent one
+    has = ok & (np.abs(v).sum(axis=1) > 0)
+    if mean is not None:
+        v = l2_normalise(v - mean)
+        has &= np.linalg.norm(v, axis=1) > 0
+    return np.where(has[:, None], v, 0.0).astype(np.float32), has
 
 
 def block_mean(vectors: np.ndarray | sp.csr_matrix, ok: np.ndarray) -> np.ndarray:

@@ -12,13 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polars as pl
-
-from atelier.config import EvaluateSettings, Settings
-from atelier.errors import ConfigError, InputError
+from atelier.config import Settings
+from atelier.errors import ConfigError
 from atelier.evaluate import protocols
 from atelier.evaluate.results import Comparison, Row, summarize
-from atelier.evaluate.splits import Split, make_split, stratified_catalogue
+from atelier.evaluate.splits import Split, make_split, similar_catalogue
 from atelier.features.dataset import Dataset
 from atelier.models import BASELINES, NAMED_ONLY, REGISTRY, make_model, models_for
 from atelier.models.base import Recommender
@@ -77,7 +75,7 @@ def evaluate(
                 continue
             widget_split = split
             if widget == "similar" and (ev.similar_catalogue or ev.similar_pictured_only):
-                sample = _similar_catalogue(split.train, ev)
+                sample = similar_catalogue(split.train, ev)
                 widget_split = Split(sample, split.test.clear(), split.description)
             models, notes = _fitted_models(
                 widget, widget_split, settings, (extra_models or {}).get(widget, {})
@@ -109,19 +107,6 @@ def evaluate(
                 result.rows += rows
                 result.comparisons += comparisons
     return result
-
-
-def _similar_catalogue(data: Dataset, ev: EvaluateSettings) -> Dataset:
-    """The catalogue Similar Styles is judged in: products with a picture only, and / or a stratified sample."""
-    if ev.similar_pictured_only:
-        pictured = data.products.filter(pl.col("image_path").is_not_null())
-        if pictured.height == 0:
-            raise InputError("evaluate.similar_pictured_only: no product of this catalogue has a picture")
-        kept = data.interactions.filter(pl.col("product_id").is_in(pictured["product_id"].implode()))
-        data = Dataset.from_tables(pictured, data.users_table, kept.drop("user", "item"))
-    if ev.similar_catalogue:
-        data = stratified_catalogue(data, ev.similar_catalogue, ev.similar_labels[0], ev.seed)
-    return data
 
 
 def _fitted_models(

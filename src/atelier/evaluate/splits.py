@@ -14,6 +14,7 @@ import polars as pl
 from atelier.config import EvaluateSettings
 from atelier.errors import InputError
 from atelier.features.dataset import Dataset
+from atelier.features.items import label_codes
 
 # The seeds' "Data1" / "Data2" boundary: TwentyToo exports arrive in two parts split on this day.
 NATURAL_SPLIT = {"twentytoo": date(2023, 6, 1)}
@@ -128,11 +129,13 @@ def stratified_catalogue(data: Dataset, size: int, label: str, seed: int) -> Dat
     products = data.products
     if products.height <= size:
         return data
-    if label not in products.columns:
-        raise InputError(f"cannot stratify the catalogue by {label!r}: the products have no such column")
+    missing = [part for part in label.split("+") if part not in products.columns and "." not in part]
+    if missing:
+        raise InputError(
+            f"cannot stratify the catalogue by {label!r}: the products have no such column {missing[0]!r}"
+        )
     rng = np.random.default_rng(seed)
-    strata = products[label].cast(pl.String).fill_null("").to_numpy()
-    _, codes, counts = np.unique(strata, return_inverse=True, return_counts=True)
+    _, codes, counts = np.unique(label_codes(products, label), return_inverse=True, return_counts=True)
     # Largest-remainder rounding: the quotas add up to ``size`` exactly.
     exact = counts * size / products.height
     quota = np.floor(exact).astype(int)
@@ -142,6 +145,21 @@ def stratified_catalogue(data: Dataset, size: int, label: str, seed: int) -> Dat
     )
     kept = products[np.sort(chosen)]
     interactions = data.interactions.filter(pl.col("product_id").is_in(kept["product_id"].implode()))
-    return Dataset.from_tables(
-        kept, data.users_table.drop_nulls("user_id"), interactions.drop("user", "item")
-    )
+    return Dataset.from_tables(kept, data.users_table, interactions.drop("user", "item"))
+
+
+def similar_catalogue(data: Dataset, ev: EvaluateSettings) -> Dataset:
+    """The catalogue Similar Styles is judged in: products with a picture only (a file or an address), and / or a
+    stratified sample, as ``evaluate.similar_pictured_only`` and ``evaluate.similar_catalogue`` say."""
+    if ev.similar_pictured_only:
+        from atelier.encoders.pictures import picture_sources
+
+        has_picture = pl.Series([s is not None for s in picture_sources(data.products)], dtype=pl.Boolean)
+        pictured = data.products.filter(has_picture)
+        if pictured.height == 0:
+            raise InputError("evaluate.similar_pictured_only: no product of this catalogue has a picture")
+        kept = data.interactions.filter(pl.col("product_id").is_in(pictured["product_id"].implode()))
+        data = Dataset.from_tables(pictured, data.users_table, kept.drop("user", "item"))
+    if ev.similar_catalogue:
+        data = stratified_catalogue(data, ev.similar_catalogue, ev.similar_labels[0], ev.seed)
+    return data

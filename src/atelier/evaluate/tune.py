@@ -17,11 +17,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from atelier.config import Settings
-from atelier.encoders.base import Encoder, l2_normalise
-from atelier.encoders.hybrid import block_mean
+from atelier.encoders.base import Encoder
+from atelier.encoders.hybrid import block_mean, prepared_block
 from atelier.errors import InputError
 from atelier.evaluate.metrics import hits_from_labels
-from atelier.evaluate.splits import stratified_catalogue
+from atelier.evaluate.splits import similar_catalogue
 from atelier.features.dataset import Dataset
 from atelier.features.items import dense_codes, label_codes
 from atelier.index.ranking import BATCH_CELLS, top_k
@@ -42,6 +42,8 @@ class WeightScore:
 
 def weight_grid(blocks: Sequence[str], step: float) -> list[dict[str, float]]:
     """Every weighting of ``blocks`` on the simplex in steps of ``step`` (weights sum to 1; zero drops a block)."""
+    if not 0 < step <= 1:
+        raise InputError(f"the weight step must be in (0, 1], found {step}")
     units = round(1 / step)
     if not np.isclose(units * step, 1.0) or units < 1:
         raise InputError(f"the weight step must divide 1 (0.05, 0.1, 0.25, ...), found {step}")
@@ -57,22 +59,15 @@ def tune_hybrid(
 ) -> list[WeightScore]:
     """Precision@k (k = the largest of ``evaluate.k``) of every weight setting, best first by the mean over labels."""
     ev = settings.evaluate
-    if ev.similar_catalogue:
-        data = stratified_catalogue(data, ev.similar_catalogue, ev.similar_labels[0], ev.seed)
+    data = similar_catalogue(data, ev)
     products = data.products
     k = max(ev.k)
     blocks, present = {}, {}
     for name, encoder in parts.items():
         vectors, ok = encoder.fit_encode(products)
-        if centre:  # as the hybrid does (see encoders.hybrid)
-            dense = np.asarray(vectors.toarray() if sp.issparse(vectors) else vectors, dtype=np.float32)
-            vectors = np.where(ok[:, None], l2_normalise(dense - block_mean(vectors, ok)), 0.0).astype(
-                np.float32
-            )
-        blocks[name] = sp.csr_matrix(vectors) if sp.issparse(vectors) else np.asarray(vectors, np.float32)
-        present[name] = ok
+        blocks[name], present[name] = prepared_block(vectors, ok, block_mean(vectors, ok) if centre else None)
     labels = {name: label_codes(products, name) for name in ev.similar_labels}
-    labelled = np.flatnonzero(np.any([c >= 0 for c in labels.values()], axis=0))
+    labelled = np.flatnonzero(data.described_items & np.any([c >= 0 for c in labels.values()], axis=0))
     rng = np.random.default_rng(ev.seed)
     queries = np.sort(rng.choice(labelled, size=min(len(labelled), ev.similar_queries), replace=False))
     groups = dense_codes(products["group_id"])
@@ -86,7 +81,9 @@ def tune_hybrid(
             q = queries[start : start + batch]
             cosines = {name: _cosines(vectors[q], vectors) for name, vectors in blocks.items()}
             # A product's own row and its colour variants are never its neighbours (as in the served model).
-            blocked = (groups[q][:, None] == groups[None, :]) & (groups[q][:, None] >= 0)
+            blocked = np.zeros((len(q), data.n_items), dtype=bool)
+            if settings.similar.exclude_variants:
+                blocked = (groups[q][:, None] == groups[None, :]) & (groups[q][:, None] >= 0)
             blocked[np.arange(len(q)), q] = True
             for g, weights in enumerate(grid):
                 scores = _fused(cosines, present, q, weights)

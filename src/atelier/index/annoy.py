@@ -36,7 +36,9 @@ class AnnoyIndex:
         self.forest_.set_seed(self.seed)
         for i, row in enumerate(dense):
             self.forest_.add_item(i, row)
-        self.forest_.build(self.n_trees, n_jobs=-1)
+        # One thread: Annoy's forest depends on how work is split among threads, and the same vectors must give
+        # the same neighbours on every machine.
+        self.forest_.build(self.n_trees, n_jobs=1)
         return self
 
     def __len__(self) -> int:

@@ -85,11 +85,7 @@ class Recommender:
 
     def related(self, queries: sp.csr_matrix, n: int, exclude: sp.csr_matrix | None = None) -> Ranked:
         """Top ``n`` items for each query row (items x weight); the query's own items are always excluded."""
-        self._check_fitted()
-        queries = sp.csr_matrix(queries)
-        if queries.shape[1] != self.n_items_:
-            raise InputError(f"queries have {queries.shape[1]} item columns, the model knows {self.n_items_}")
-        _check_exclude(exclude, queries.shape[0], self.n_items_)
+        queries = self._checked_queries(queries, exclude)
 
         def rows(start: int, stop: int) -> np.ndarray:
             scores = self._score_queries(queries[start:stop])
@@ -98,6 +94,15 @@ class Recommender:
             return scores
 
         return rank_in_batches(rows, queries.shape[0], n, self.n_items_)
+
+    def _checked_queries(self, queries: sp.csr_matrix, exclude: sp.csr_matrix | None) -> sp.csr_matrix:
+        """The queries as CSR, once the model is fitted and the queries and exclusions have its item columns."""
+        self._check_fitted()
+        queries = sp.csr_matrix(queries)
+        if queries.shape[1] != self.n_items_:
+            raise InputError(f"queries have {queries.shape[1]} item columns, the model knows {self.n_items_}")
+        _check_exclude(exclude, queries.shape[0], self.n_items_)
+        return queries
 
     def _score_users(self, users: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"model {self.name!r} does not recommend for users")

@@ -51,14 +51,12 @@ class SimilarStyles(Recommender):
     def related(self, queries: sp.csr_matrix, n: int, exclude: sp.csr_matrix | None = None):
         """With an approximate index: candidates from it (over-fetched, then filtered like the exact path);
         rows it cannot fill fall back to exact scoring."""
-        if self.index == "exact":
-            return super().related(queries, n, exclude)
-        self._check_fitted()
-        q = sp.csr_matrix(queries)
+        q = self._checked_queries(queries, exclude)
+        fetch = 4 * n + 32
+        if self.index == "exact" or fetch >= self.encoded_.sum():
+            # a catalogue no larger than the candidate list is ranked exactly (and cheaply)
+            return super().related(q, n, exclude)
         vectors, norms = self._query_vectors(q)
-        fetch = min(int(self.encoded_.sum()), 4 * n + 32)
-        if fetch == 0:  # nothing encoded: nothing is similar to anything
-            return np.full((q.shape[0], n), -1, dtype=np.int64), np.full((q.shape[0], n), -np.inf)
         found, scores = self._ann().search(vectors, fetch)
         rows = self._encoded_rows[np.clip(found, 0, None)]
         # The same filters as the exact path: the query's own items, the caller's exclusions, the variants.
