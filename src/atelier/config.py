@@ -242,7 +242,7 @@ class SimilarSettings(_Section):
     image_runtime: Literal["onnx", "torch"] = "onnx"
     onnx_cache: str | None = None
     hybrid_weights: dict[str, float] = Field(
-        default_factory=lambda: {"text": 0.5, "image": 0.3, "colour": 0.2}
+        default_factory=lambda: {"text": 0.2, "image": 0.5, "colour": 0.1, "tfidf": 0.2}
     )
     exclude_variants: bool = True
     index: Literal["exact", "hnsw", "annoy"] = "exact"
