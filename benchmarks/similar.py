@@ -7,7 +7,8 @@ indexes (exact, HNSW, Annoy) at catalogue sizes.
 - **Indexes:** the 44k FPI product titles embedded by MiniLM (real vectors; 1,000 of them as queries), then
   ``--sizes`` unit vectors of 384 dimensions (MiniLM's size) drawn around 2,000 cluster centres, as product
   embeddings cluster by style, with 1,000 held-out queries. Build time, query latency p50 / p99 (one query at
-  a time, as a shop page asks) and recall@10 against exact search.
+  a time, as a shop page asks) and recall@10 against exact search (a found item as close as the true 10th
+  counts, so duplicate products' ties are not misses).
 
     .venv/bin/python benchmarks/similar.py --images 512 --sizes 44000 200000
 """
@@ -109,7 +110,10 @@ def index_rows(sizes: Sequence[int], real: bool, seed: int = 7) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     for kind, vectors, queries in collections:
-        truth, _ = ExactIndex().add(vectors).search(queries, 10)
+        # The 10th best similarity per query: a found item at least this close counts as a true neighbour, so
+        # duplicate products (identical vectors, many in FPI) do not turn ties into misses.
+        _, truth_scores = ExactIndex().add(vectors).search(queries, 10)
+        kth = truth_scores[:, -1] - 1e-5
         for name, cls in backends.items():
             start = time.perf_counter()
             index = cls().add(vectors)
@@ -120,7 +124,12 @@ def index_rows(sizes: Sequence[int], real: bool, seed: int = 7) -> list[str]:
                 items, _ = index.search(q[None, :], 10)
                 latencies.append((time.perf_counter() - t) * 1000)
                 found.append(items[0])
-            recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)])
+            recall = np.mean(
+                [
+                    np.sum((items >= 0) & (vectors[np.clip(items, 0, None)] @ q >= t)) / 10
+                    for items, q, t in zip(found, queries, kth, strict=True)
+                ]
+            )
             p50, p99 = np.percentile(latencies, [50, 99])
             lines.append(
                 f"| {len(vectors):,} | {kind} | {name} | {build:.1f} | {p50:.2f} | {p99:.2f} | {recall:.3f} |"
@@ -132,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[44_000, 200_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[44_000, 200_000])
     parser.add_argument("--no-real", action="store_true", help="skip the FPI MiniLM title vectors")
     parser.add_argument("--skip-images", action="store_true")
     parser.add_argument("--out-md", type=Path)
