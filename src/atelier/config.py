@@ -261,6 +261,15 @@ class SimilarSettings(_Section):
         return weights
 
 
+class PersonalSettings(_Section):
+    """Personalized Picks: how the personal models weigh interactions and how many neighbours they use."""
+
+    half_life_days: float | None = Field(None, gt=0)
+    user_neighbours: int = Field(50, ge=1)
+    item_neighbours: int = Field(100, ge=1)
+    exclude_seen: bool = True
+
+
 Widget = Literal["together", "similar", "personal"]
 WIDGETS: tuple[Widget, ...] = ("together", "similar", "personal")
 
@@ -313,6 +322,7 @@ class Settings(BaseSettings):
     models: ModelSettings = Field(default_factory=ModelSettings)
     together: TogetherSettings = Field(default_factory=TogetherSettings)
     similar: SimilarSettings = Field(default_factory=SimilarSettings)
+    personal: PersonalSettings = Field(default_factory=PersonalSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
 
     @classmethod

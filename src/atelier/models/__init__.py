@@ -20,6 +20,7 @@ from atelier.encoders import (
 )
 from atelier.errors import InputError
 from atelier.models.base import Recommender
+from atelier.models.collaborative import ItemCF, UserCF
 from atelier.models.popular import Popular, RandomItems, RecentPopular
 from atelier.models.similar import SimilarStyles
 from atelier.models.together import PairRules
@@ -91,6 +92,14 @@ REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]]
     "hybrid": (
         SimilarStyles,
         lambda s: SimilarStyles(_hybrid(s), s.similar.exclude_variants, s.similar.index),
+    ),
+    "user_cf": (
+        UserCF,
+        lambda s: UserCF(s.personal.user_neighbours, s.personal.half_life_days, s.personal.exclude_seen),
+    ),
+    "item_cf": (
+        ItemCF,
+        lambda s: ItemCF(s.personal.item_neighbours, s.personal.half_life_days, s.personal.exclude_seen),
     ),
     "chain": (
         TogetherChain,

@@ -1,0 +1,112 @@
+"""Collaborative filtering on the weighted user x item matrix: the seeds' user-based method, and item-item.
+
+- ``user_cf``: cosine similarity between users' interaction vectors, the top ``neighbours`` of each user, their
+  weighted items summed (the seeds' method). Computed on demand, a few users at a time, with sparse products:
+  nothing users x users is ever stored, so it scales to 100k users.
+- ``item_cf``: cosine similarity between items' columns (who interacted with them), the top ``neighbours`` of
+  each item kept; a user's score for an item sums the similarities to the items they touched. It ranks for a
+  new shopper with a few events as well (``related`` on those events): the seeds' path for new users.
+
+Both pad their lists with popularity, so a shopper whose neighbours offer little still gets a full list, and
+leave out what the shopper already has (``exclude_seen``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.preprocessing import normalize
+
+from atelier.features.dataset import Dataset
+from atelier.features.segments import row_of_entries
+from atelier.features.user_items import row_normalised, top_n_per_row, weighted_matrix
+from atelier.models.base import Recommender
+
+# Popularity only orders what the neighbours leave unscored: scaled far below any neighbour score.
+POPULARITY_PAD = 1e-6
+USERS_PER_PRODUCT = 256  # users whose similarities are computed together (bounds the sparse product's size)
+ITEMS_PER_PRODUCT = 2048
+
+
+class _Collaborative(Recommender):
+    widgets = frozenset({"personal"})
+    handles_cold_users = True
+
+    def __init__(self, neighbours: int, half_life_days: float | None = None, exclude_seen: bool = True):
+        self.neighbours = neighbours
+        self.half_life_days = half_life_days
+        self.exclude_seen = exclude_seen
+
+    def _fit_common(self, data: Dataset) -> None:
+        self.matrix_ = weighted_matrix(data, self.half_life_days)
+        users_per_item = data.item_users.astype(np.float64)
+        self.pad_ = np.where(
+            users_per_item > 0, POPULARITY_PAD * users_per_item / max(users_per_item.max(), 1.0), -np.inf
+        )
+
+    def _finish(self, scores: np.ndarray, seen: sp.csr_matrix) -> np.ndarray:
+        """Neighbour scores plus the popularity pad; the shopper's own items masked when asked."""
+        scores = np.where(scores > 0, scores, 0.0) + self.pad_
+        if self.exclude_seen:
+            part = seen.tocoo()
+            scores[part.row, part.col] = -np.inf
+        return scores
+
+
+class UserCF(_Collaborative):
+    """Items of the ``neighbours`` most similar shoppers (cosine on weighted interactions)."""
+
+    name = "user_cf"
+
+    def __init__(self, neighbours: int = 50, half_life_days: float | None = None, exclude_seen: bool = True):
+        super().__init__(neighbours, half_life_days, exclude_seen)
+
+    def _fit(self, data: Dataset) -> None:
+        self._fit_common(data)
+        self.unit_rows_ = row_normalised(self.matrix_)
+
+    def _score_users(self, users: np.ndarray) -> np.ndarray:
+        out = np.empty((len(users), self.matrix_.shape[1]))
+        for start in range(0, len(users), USERS_PER_PRODUCT):
+            batch = users[start : start + USERS_PER_PRODUCT]
+            similar = _without_self((self.unit_rows_[batch] @ self.unit_rows_.T).tocsr(), batch)
+            nearest = top_n_per_row(similar, self.neighbours)
+            scores = np.asarray((nearest @ self.matrix_).todense())
+            out[start : start + len(batch)] = self._finish(scores, self.matrix_[batch])
+        return out
+
+
+class ItemCF(_Collaborative):
+    """Items most co-interacted with the shopper's items (cosine between item columns, top ``neighbours`` kept)."""
+
+    name = "item_cf"
+
+    def __init__(self, neighbours: int = 100, half_life_days: float | None = None, exclude_seen: bool = True):
+        super().__init__(neighbours, half_life_days, exclude_seen)
+
+    def _fit(self, data: Dataset) -> None:
+        self._fit_common(data)
+        unit_columns = normalize(self.matrix_.tocsc(), norm="l2", axis=0).astype(np.float32)
+        by_item = unit_columns.T.tocsr()
+        blocks = []
+        for start in range(0, by_item.shape[0], ITEMS_PER_PRODUCT):
+            rows = np.arange(start, min(start + ITEMS_PER_PRODUCT, by_item.shape[0]))
+            similar = _without_self((by_item[rows] @ unit_columns).tocsr(), rows)
+            blocks.append(top_n_per_row(similar, self.neighbours))
+        self.similar_ = sp.vstack(blocks).tocsr() if blocks else sp.csr_matrix((0, 0), dtype=np.float32)
+
+    def _score_users(self, users: np.ndarray) -> np.ndarray:
+        seen = self.matrix_[users]
+        return self._finish(np.asarray((seen @ self.similar_).todense()), seen)
+
+    def _score_queries(self, queries: sp.csr_matrix) -> np.ndarray:
+        """Scores for a shopper known only by the items in ``queries`` (a new shopper's first events)."""
+        return self._finish(np.asarray((queries @ self.similar_).todense()), sp.csr_matrix(queries))
+
+
+def _without_self(similar: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """``similar`` (row i = the similarities of ``rows[i]``) without each row's similarity to itself."""
+    self_entry = similar.indices == rows[row_of_entries(similar)]
+    similar.data[self_entry] = 0.0
+    similar.eliminate_zeros()
+    return similar

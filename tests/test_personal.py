@@ -1,0 +1,70 @@
+"""Personalized Picks: collaborative filtering recovers planted tastes, stays sparse, and pads with popularity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from atelier.features.user_items import top_n_per_row, weighted_matrix
+from atelier.models.collaborative import ItemCF, UserCF
+from evaluate_fixtures import tiny_dataset
+
+# Two tastes: shoppers a* buy dresses d1..d4, shoppers b* buy boots k1..k4; "pop" is bought by everyone.
+ROWS = [(f"a{u}", f"d{i}", "2024-01-01", f"sa{u}") for u in range(6) for i in range(1, 5) if (u + i) % 4]
+ROWS += [(f"b{u}", f"k{i}", "2024-01-01", f"sb{u}") for u in range(6) for i in range(1, 5) if (u + i) % 4]
+ROWS += [(f"{g}{u}", "pop", "2024-01-02", f"p{g}{u}") for g in "ab" for u in range(6)]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return tiny_dataset(ROWS)
+
+
+def ids(data, items) -> list[str]:
+    return [i for i in data.items.to_ids(items) if i is not None]
+
+
+@pytest.mark.parametrize("model_class", [UserCF, ItemCF])
+def test_collaborative_filtering_recommends_within_the_shoppers_taste(data, model_class):
+    model = model_class(neighbours=5).fit(data)
+    # a1 lacks d3 ((1 + 3) % 4 == 0) and b2 lacks k2: the one item of their taste they do not have yet
+    for user, expected in (("a1", "d3"), ("b2", "k2")):
+        items, _ = model.recommend(np.array([data.users.one(user)]), 1)
+        assert ids(data, items[0]) == [expected], user
+
+
+def test_lists_are_padded_with_popularity_and_leave_out_what_the_shopper_has(data):
+    model = UserCF(neighbours=2).fit(data)
+    user = data.users.one("a1")
+    items, scores = model.recommend(np.array([user]), data.n_items)
+    offered = ids(data, items[0])
+    owned = set(ids(data, data.binary[user].indices))
+    assert not set(offered) & owned
+    assert len(offered) == data.n_items - len(owned)  # every other item, the taste's first
+    assert offered[0] == "d3" and np.all(np.diff(scores[0][items[0] >= 0]) <= 0)
+    keep = UserCF(neighbours=2, exclude_seen=False).fit(data).recommend(np.array([user]), data.n_items)[0]
+    assert owned <= set(ids(data, keep[0]))
+
+
+def test_item_cf_serves_a_new_shopper_from_their_first_events(data):
+    model = ItemCF(neighbours=5).fit(data)
+    first_events = sp.csr_matrix(([1.0], ([0], [data.items.one("k1")])), shape=(1, data.n_items))
+    items, _ = model.related(first_events, 3)
+    assert all(i.startswith("k") for i in ids(data, items[0]))
+
+
+def test_time_decay_halves_an_interaction_per_half_life():
+    rows = [("u", "old", "2024-01-01", "s1"), ("u", "new", "2024-01-31", "s2")]
+    data = tiny_dataset(rows)
+    plain = weighted_matrix(data)
+    decayed = weighted_matrix(data, half_life_days=30)
+    old, new = data.items.one("old"), data.items.one("new")
+    assert plain[0, old] == plain[0, new] == 5.0
+    assert decayed[0, new] == pytest.approx(5.0) and decayed[0, old] == pytest.approx(2.5)
+
+
+def test_top_n_per_row_keeps_the_largest_and_breaks_ties_by_column():
+    m = sp.csr_matrix(np.array([[0.1, 0.5, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0], [0.3, 0.2, 0.0, 0.9]]))
+    kept = top_n_per_row(m, 2).toarray()
+    np.testing.assert_array_equal(kept, [[0, 0.5, 0.5, 0], [0, 0, 0, 0], [0.3, 0, 0, 0.9]])
