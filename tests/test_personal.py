@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 import scipy.sparse as sp
 
@@ -68,3 +69,55 @@ def test_top_n_per_row_keeps_the_largest_and_breaks_ties_by_column():
     m = sp.csr_matrix(np.array([[0.1, 0.5, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0], [0.3, 0.2, 0.0, 0.9]]))
     kept = top_n_per_row(m, 2).toarray()
     np.testing.assert_array_equal(kept, [[0, 0.5, 0.5, 0], [0, 0, 0, 0], [0.3, 0, 0, 0.9]])
+
+
+def test_history_offers_own_items_then_their_other_colours_then_popular():
+    from atelier.models.history import History
+
+    rows = [
+        ("u", "tee-red", "2024-01-01", "s1"),
+        ("u", "jeans", "2024-01-30", "s2"),
+        ("v", "tee-blue", "2024-01-05", "s3"),
+        ("v", "cap", "2024-01-06", "s3"),
+        ("w", "cap", "2024-01-06", "s4"),
+    ]
+    products = [
+        {"product_id": "tee-red", "group_id": "tee", "title": "tee"},
+        {"product_id": "tee-blue", "group_id": "tee", "title": "tee"},
+        {"product_id": "tee-green", "group_id": "tee", "title": "tee"},  # nobody bought it yet
+        {"product_id": "jeans", "group_id": "jeans", "title": "jeans"},
+        {"product_id": "cap", "group_id": "cap", "title": "cap"},
+        {
+            "product_id": "belt",
+            "group_id": "belt",
+            "title": "belt",
+        },  # never bought, no variant of anything owned
+    ]
+    data = tiny_dataset(rows, products)
+    items, _ = History(half_life_days=30).fit(data).recommend(np.array([data.users.one("u")]), 6)
+    # jeans (recent) before the older tee, then the tee's other colours, then the popular cap; never the belt
+    assert ids(data, items[0]) == ["jeans", "tee-red", "tee-blue", "tee-green", "cap"]
+
+
+def test_segment_popularity_follows_the_shoppers_segment_and_falls_back_to_overall():
+    from atelier.models.popular import SegmentPopular
+
+    rows = [("y1", "crop-top", "2024-01-01", "s1"), ("y2", "crop-top", "2024-01-01", "s2")]
+    rows += [("o1", "cardigan", "2024-01-01", "s3"), ("o2", "cardigan", "2024-01-01", "s4")]
+    rows += [("o3", "cardigan", "2024-01-01", "s5"), ("n1", "scarf", "2024-01-01", "s6")]
+    data = tiny_dataset(rows)
+    ages = {"y1": "18-24", "y2": "18-24", "o1": "55+", "o2": "55+", "o3": "55+"}
+    data = type(data)(
+        users=data.users,
+        items=data.items,
+        interactions=data.interactions,
+        products=data.products,
+        users_table=data.users_table.with_columns(
+            age_group=pl.Series([ages.get(u) for u in data.users_table["user_id"]]),
+            region=pl.lit("Cairo"),
+        ),
+    )
+    model = SegmentPopular(["age_group", "region"]).fit(data)
+    young, unknown = data.users.one("y1"), data.users.one("n1")
+    assert ids(data, model.recommend(np.array([young]), 3)[0][0]) == ["crop-top", "cardigan", "scarf"]
+    assert ids(data, model.recommend(np.array([unknown]), 3)[0][0]) == ["cardigan", "crop-top", "scarf"]

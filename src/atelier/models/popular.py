@@ -9,6 +9,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from atelier.features.dataset import Dataset
+from atelier.features.items import dense_codes
 from atelier.models.base import Recommender
 
 ALL_WIDGETS = frozenset({"personal", "together", "similar"})
@@ -99,3 +100,48 @@ def _recent_item_users(data: Dataset, days: float) -> np.ndarray:
     out = np.zeros(data.n_items)
     out[counts["item"].to_numpy()] = counts["len"].to_numpy()
     return out
+
+
+class SegmentPopular(Recommender):
+    """Items ranked by distinct buyers within the shopper's segment (e.g. age group and region together); a
+    shopper outside every known segment, or a segment too small to fill a list, falls back to overall
+    popularity. The seeds' answer for a new shopper known by demographics only."""
+
+    name = "popular_segment"
+    widgets = frozenset({"personal"})
+    handles_cold_users = True
+
+    def __init__(self, columns: tuple[str, ...] | list[str] = ("age_group", "region")):
+        self.columns = tuple(columns)
+
+    def _fit(self, data: Dataset) -> None:
+        self.segment_ = user_segments(data, self.columns)
+        known = self.segment_ >= 0
+        n_segments = int(self.segment_.max()) + 1 if known.any() else 0
+        members = sp.csr_matrix(
+            (np.ones(int(known.sum())), (self.segment_[known], np.flatnonzero(known))),
+            shape=(n_segments, data.n_users),
+        )
+        self.segment_items_ = (members @ data.binary).tocsr().astype(np.float32)
+        overall = data.item_users.astype(np.float64)
+        # Overall popularity orders what the segment leaves unranked, far below any segment count.
+        self.pad_ = np.where(overall > 0, overall / (overall.max() + 1.0), -np.inf)
+
+    def _score_users(self, users: np.ndarray) -> np.ndarray:
+        scores = np.tile(self.pad_, (len(users), 1))
+        segments = self.segment_[users]
+        rows = np.flatnonzero(segments >= 0)
+        if len(rows):
+            scores[rows] += self.segment_items_[segments[rows]].toarray()
+        return scores
+
+
+def user_segments(data: Dataset, columns: tuple[str, ...]) -> np.ndarray:
+    """Segment code of each user: the combination of their ``columns`` values (-1 when one is missing)."""
+    table = data.users_table
+    present = [c for c in columns if c in table.columns]
+    if not present or table.height == 0:
+        return np.full(data.n_users, -1, dtype=np.int64)
+    parts = [table[c].cast(pl.String) for c in present]
+    combined = pl.select(pl.concat_str(parts, separator="\x1f")).to_series()  # null when any part is
+    return dense_codes(combined)
