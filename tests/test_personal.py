@@ -114,10 +114,18 @@ def test_segment_popularity_follows_the_shoppers_segment_and_falls_back_to_overa
         products=data.products,
         users_table=data.users_table.with_columns(
             age_group=pl.Series([ages.get(u) for u in data.users_table["user_id"]]),
-            region=pl.lit("Cairo"),
+            region=pl.Series(
+                [
+                    "Giza" if u == "o3" else None if u in ("y2", "n1") else "Cairo"
+                    for u in data.users_table["user_id"]
+                ]
+            ),
         ),
     )
     model = SegmentPopular(["age_group", "region"]).fit(data)
     young, unknown = data.users.one("y1"), data.users.one("n1")
     assert ids(data, model.recommend(np.array([young]), 3)[0][0]) == ["crop-top", "cardigan", "scarf"]
     assert ids(data, model.recommend(np.array([unknown]), 3)[0][0]) == ["cardigan", "crop-top", "scarf"]
+    # y2 has no region: their segment is their age group alone (y2 only here, so crop-top leads)
+    y2 = data.users.one("y2")
+    assert ids(data, model.recommend(np.array([y2]), 1)[0][0]) == ["crop-top"]

@@ -137,11 +137,14 @@ class SegmentPopular(Recommender):
 
 
 def user_segments(data: Dataset, columns: tuple[str, ...]) -> np.ndarray:
-    """Segment code of each user: the combination of their ``columns`` values (-1 when one is missing)."""
+    """Segment code of each user: the combination of their known ``columns`` values (-1 when none is known)."""
     table = data.users_table
     present = [c for c in columns if c in table.columns]
     if not present or table.height == 0:
         return np.full(data.n_users, -1, dtype=np.int64)
-    parts = [table[c].cast(pl.String) for c in present]
-    combined = pl.select(pl.concat_str(parts, separator="\x1f")).to_series()  # null when any part is
-    return dense_codes(combined)
+    # A missing value narrows the segment to the columns the user has ("25-34" when the region is unknown).
+    parts = [
+        pl.when(table[c].is_not_null()).then(pl.lit(f"{c}=") + table[c].cast(pl.String)) for c in present
+    ]
+    combined = pl.select(pl.concat_str(parts, separator="\x1f", ignore_nulls=True)).to_series()
+    return dense_codes(combined.replace("", None))
