@@ -129,3 +129,24 @@ def test_segment_popularity_follows_the_shoppers_segment_and_falls_back_to_overa
     # y2 has no region: their segment is their age group alone (y2 only here, so crop-top leads)
     y2 = data.users.one("y2")
     assert ids(data, model.recommend(np.array([y2]), 1)[0][0]) == ["crop-top"]
+
+
+@pytest.mark.parametrize("mode", ["items", "users"])
+def test_profile_ranks_by_the_mean_embedding_of_the_shoppers_items(mode):
+    from atelier.models.profile import Profile
+
+    words = {"d": "summer floral dress", "k": "leather ankle boots", "p": "canvas tote bag"}
+    products = [
+        {"product_id": p, "group_id": p, "title": f"{words[p[0]]} {p}", "department": words[p[0]].split()[-1]}
+        for p in [f"d{i}" for i in range(1, 5)] + [f"k{i}" for i in range(1, 5)] + ["pop"]
+    ]
+    data = tiny_dataset(ROWS, products)
+    model = Profile("tfidf", mode=mode, neighbours=5).fit(data)
+    for user, expected in (("a1", "d3"), ("b2", "k2")):
+        items, _ = model.recommend(np.array([data.users.one(user)]), 1)
+        assert ids(data, items[0]) == [expected], (mode, user)
+    first_events = sp.csr_matrix(([1.0], ([0], [data.items.one("k1")])), shape=(1, data.n_items))
+    items, _ = model.related(first_events, 3)
+    assert all(
+        i.startswith("k") for i in ids(data, items[0])
+    )  # a new shopper's first event shapes the profile

@@ -268,6 +268,8 @@ class PersonalSettings(_Section):
     user_neighbours: int = Field(50, ge=1)
     item_neighbours: int = Field(100, ge=1)
     exclude_seen: bool = True
+    profile_encoder: Literal["tfidf", "text", "image", "colour", "clip"] = "tfidf"
+    profile_mode: Literal["items", "users"] = "items"
     history_half_life_days: float | None = Field(30.0, gt=0)
     variant_weight: float = Field(0.5, ge=0)
     segment_columns: list[str] = Field(default_factory=lambda: ["age_group", "region"], min_length=1)

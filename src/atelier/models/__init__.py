@@ -23,6 +23,7 @@ from atelier.models.base import Recommender
 from atelier.models.collaborative import ItemCF, UserCF
 from atelier.models.history import History
 from atelier.models.popular import Popular, RandomItems, RecentPopular, SegmentPopular
+from atelier.models.profile import Profile
 from atelier.models.similar import SimilarStyles
 from atelier.models.together import PairRules
 from atelier.models.together_chain import TogetherChain
@@ -101,6 +102,16 @@ REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]]
     "item_cf": (
         ItemCF,
         lambda s: ItemCF(s.personal.item_neighbours, s.personal.half_life_days, s.personal.exclude_seen),
+    ),
+    "profile": (
+        Profile,
+        lambda s: Profile(
+            hybrid_parts(s).get(s.personal.profile_encoder, s.personal.profile_encoder),
+            s.personal.profile_mode,
+            s.personal.user_neighbours,
+            s.personal.half_life_days,
+            s.personal.exclude_seen,
+        ),
     ),
     "history": (History, lambda s: History(s.personal.history_half_life_days, s.personal.variant_weight)),
     "popular_segment": (SegmentPopular, lambda s: SegmentPopular(s.personal.segment_columns)),

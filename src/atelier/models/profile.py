@@ -1,0 +1,116 @@
+"""``profile``: the seeds' chosen method — a shopper is the weighted mean of the embeddings of what they touched.
+
+Item vectors come from a Similar Styles encoder (``tfidf`` by default: it needs no network; ``text``, ``image``
+or ``hybrid`` when a shop has them). A shopper's profile is the weighted (and, with a half-life, recency-weighted)
+mean of their items' vectors. ``mode="items"`` ranks items by cosine to the profile; ``mode="users"`` finds the
+``neighbours`` shoppers with the nearest profiles and sums their items (user-based CF in embedding space). The
+profile is computed at request time from the interaction rows, so a shopper's new events count at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.preprocessing import normalize
+
+from atelier.encoders import make_encoder
+from atelier.encoders.base import Encoder
+from atelier.features.dataset import Dataset
+from atelier.features.user_items import row_normalised, top_n_per_row, weighted_matrix
+from atelier.models.base import Recommender
+
+POPULARITY_PAD = 1e-6
+USERS_PER_PRODUCT = 256
+
+
+class Profile(Recommender):
+    """Nearest items (or nearest shoppers' items) to the mean embedding of a shopper's items."""
+
+    name = "profile"
+    widgets = frozenset({"personal"})
+    handles_cold_users = True
+
+    def __init__(
+        self,
+        encoder: str | dict | Encoder = "tfidf",
+        mode: str = "items",
+        neighbours: int = 50,
+        half_life_days: float | None = None,
+        exclude_seen: bool = True,
+    ):
+        if mode not in ("items", "users"):
+            raise ValueError(f"mode must be 'items' or 'users', got {mode!r}")
+        self.encoder = make_encoder(encoder)
+        self.mode = mode
+        self.neighbours = neighbours
+        self.half_life_days = half_life_days
+        self.exclude_seen = exclude_seen
+
+    def get_params(self) -> dict:
+        return {
+            "encoder": {"name": self.encoder.name, **self.encoder.get_params()},
+            "mode": self.mode,
+            "neighbours": self.neighbours,
+            "half_life_days": self.half_life_days,
+            "exclude_seen": self.exclude_seen,
+        }
+
+    def _fit(self, data: Dataset) -> None:
+        vectors, encoded = self.encoder.fit_encode(data.products)
+        self.vectors_ = sp.csr_matrix(vectors, dtype=np.float32) if sp.issparse(vectors) else vectors
+        self.encoded_ = encoded
+        self.matrix_ = weighted_matrix(data, self.half_life_days)
+        users_per_item = data.item_users.astype(np.float64)
+        self.pad_ = POPULARITY_PAD * users_per_item / max(users_per_item.max(), 1.0)
+        self.bought_ = users_per_item > 0
+
+    def profiles(self, rows: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
+        """Unit profile vectors of interaction rows (users x items weights); zero for a row without vectors.
+        Sparse when the item vectors are (TF-IDF): a dense profile per shopper would not fit at 100k shoppers."""
+        summed = rows @ self.vectors_
+        if sp.issparse(summed):
+            return normalize(sp.csr_matrix(summed), norm="l2", axis=1)
+        norms = np.linalg.norm(summed, axis=1, keepdims=True)
+        return np.divide(summed, norms, out=np.zeros_like(summed, dtype=np.float64), where=norms > 0)
+
+    def _score_users(self, users: np.ndarray) -> np.ndarray:
+        return self._score_rows(self.matrix_[users], users)
+
+    def _score_queries(self, queries: sp.csr_matrix) -> np.ndarray:
+        """A shopper known only by the items of ``queries`` (weights): their profile's nearest items."""
+        return self._score_rows(sp.csr_matrix(queries), None)
+
+    def _score_rows(self, rows: sp.csr_matrix, users: np.ndarray | None) -> np.ndarray:
+        profiles = self.profiles(rows)
+        if self.mode == "items" or users is None:
+            scores = _dense(profiles @ self.vectors_.T)
+            # cosine in [-1, 1] -> [0, 2] for items with a vector, so "no vector" (0) ranks below any of them
+            has_profile = _dense(abs(profiles).sum(axis=1)).ravel() > 0
+            scores = np.where(self.encoded_ & has_profile[:, None], scores + 1.0, 0.0)
+        else:
+            scores = self._neighbour_scores(profiles, users)
+        scores = np.where((scores > 0) | self.bought_, np.maximum(scores, 0.0) + self.pad_, -np.inf)
+        if self.exclude_seen:
+            part = rows.tocoo()
+            scores[part.row, part.col] = -np.inf
+        return scores
+
+    def _neighbour_scores(self, profiles: np.ndarray, users: np.ndarray) -> np.ndarray:
+        everyone = self._all_profiles()
+        out = np.zeros((len(users), self.matrix_.shape[1]))
+        for start in range(0, len(users), USERS_PER_PRODUCT):
+            batch = slice(start, start + USERS_PER_PRODUCT)
+            similar = _dense(profiles[batch] @ everyone.T)
+            similar[np.arange(similar.shape[0]), users[batch]] = 0.0  # a shopper is not their own neighbour
+            nearest = top_n_per_row(sp.csr_matrix(np.maximum(similar, 0.0)), self.neighbours)
+            out[batch] = np.asarray((nearest @ row_normalised(self.matrix_)).todense())
+        return out
+
+    def _all_profiles(self) -> np.ndarray:
+        if getattr(self, "_everyone", None) is None:
+            self._everyone = self.profiles(self.matrix_)
+        return self._everyone
+
+
+def _dense(matrix) -> np.ndarray:
+    return matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
