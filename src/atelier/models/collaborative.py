@@ -66,13 +66,23 @@ class UserCF(_Collaborative):
         self.unit_rows_ = row_normalised(self.matrix_)
 
     def _score_users(self, users: np.ndarray) -> np.ndarray:
-        out = np.empty((len(users), self.matrix_.shape[1]))
-        for start in range(0, len(users), USERS_PER_PRODUCT):
-            batch = users[start : start + USERS_PER_PRODUCT]
-            similar = _without_self((self.unit_rows_[batch] @ self.unit_rows_.T).tocsr(), batch)
+        return self._scores(self.matrix_[users], users)
+
+    def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
+        return self._scores(rows, None)
+
+    def _scores(self, rows: sp.csr_matrix, users: np.ndarray | None) -> np.ndarray:
+        """Neighbour scores for interaction ``rows`` (of training ``users``, who are not their own neighbours)."""
+        out = np.empty((rows.shape[0], self.matrix_.shape[1]))
+        unit = row_normalised(rows)
+        for start in range(0, rows.shape[0], USERS_PER_PRODUCT):
+            stop = min(start + USERS_PER_PRODUCT, rows.shape[0])
+            similar = (unit[start:stop] @ self.unit_rows_.T).tocsr()
+            if users is not None:
+                similar = _without_self(similar, users[start:stop])
             nearest = top_n_per_row(similar, self.neighbours)
             scores = np.asarray((nearest @ self.matrix_).todense())
-            out[start : start + len(batch)] = self._finish(scores, self.matrix_[batch])
+            out[start:stop] = self._finish(scores, rows[start:stop])
         return out
 
 
@@ -99,9 +109,12 @@ class ItemCF(_Collaborative):
         seen = self.matrix_[users]
         return self._finish(np.asarray((seen @ self.similar_).todense()), seen)
 
+    def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
+        """Scores for a shopper known by the items of ``rows`` (a new shopper's first events)."""
+        return self._finish(np.asarray((rows @ self.similar_).todense()), sp.csr_matrix(rows))
+
     def _score_queries(self, queries: sp.csr_matrix) -> np.ndarray:
-        """Scores for a shopper known only by the items in ``queries`` (a new shopper's first events)."""
-        return self._finish(np.asarray((queries @ self.similar_).todense()), sp.csr_matrix(queries))
+        return self._score_rows(queries)
 
 
 def _without_self(similar: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:

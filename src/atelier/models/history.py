@@ -45,7 +45,9 @@ class History(Recommender):
         self.bought_ = users_per_item > 0
 
     def _score_users(self, users: np.ndarray) -> np.ndarray:
-        own = self.matrix_[users]
+        return self._score_rows(self.matrix_[users])
+
+    def _score_rows(self, own: sp.csr_matrix) -> np.ndarray:
         variants = own @ self.groups_ @ self.groups_.T - own  # the group's score, minus the item's own
         scores = np.asarray((own + self.variant_weight * variants).todense(), dtype=np.float64)
         # A new colour nobody bought yet is offered through its variant; other unbought items are not.

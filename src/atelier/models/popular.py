@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from atelier.features.dataset import Dataset
 from atelier.features.items import dense_codes
+from atelier.index.ranking import top_k
 from atelier.models.base import Recommender
 
 ALL_WIDGETS = frozenset({"personal", "together", "similar"})
@@ -115,7 +116,7 @@ class SegmentPopular(Recommender):
         self.columns = tuple(columns)
 
     def _fit(self, data: Dataset) -> None:
-        self.segment_ = user_segments(data, self.columns)
+        self.segment_, self.keys_ = user_segments(data, self.columns)
         known = self.segment_ >= 0
         n_segments = int(self.segment_.max()) + 1 if known.any() else 0
         members = sp.csr_matrix(
@@ -128,23 +129,43 @@ class SegmentPopular(Recommender):
         self.pad_ = np.where(overall > 0, overall / (overall.max() + 1.0), -np.inf)
 
     def _score_users(self, users: np.ndarray) -> np.ndarray:
-        scores = np.tile(self.pad_, (len(users), 1))
-        segments = self.segment_[users]
+        return self._segment_scores(self.segment_[users])
+
+    def recommend_segment(
+        self, demographics: dict[str, str | None], n: int
+    ) -> tuple[np.ndarray, np.ndarray, str]:
+        """Top ``n`` for a shopper known only by demographics (e.g. a sign-up's age group and region), with the
+        segment used ("" when none is known: overall popularity)."""
+        self._check_fitted()
+        key = segment_key({c: demographics.get(c) for c in self.columns})
+        found = np.flatnonzero(self.keys_ == key) if key else np.array([], dtype=np.int64)
+        segment = int(found[0]) if len(found) else -1
+        items, scores = top_k(self._segment_scores(np.array([segment])), n)
+        return items[0], scores[0], key if segment >= 0 else ""
+
+    def _segment_scores(self, segments: np.ndarray) -> np.ndarray:
+        scores = np.tile(self.pad_, (len(segments), 1))
         rows = np.flatnonzero(segments >= 0)
         if len(rows):
             scores[rows] += self.segment_items_[segments[rows]].toarray()
         return scores
 
 
-def user_segments(data: Dataset, columns: tuple[str, ...]) -> np.ndarray:
-    """Segment code of each user: the combination of their known ``columns`` values (-1 when none is known)."""
+def user_segments(data: Dataset, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Segment code of each user (-1 when none of ``columns`` is known) and the segment keys, code i = keys[i].
+
+    A key joins the known ``column=value`` parts, so a missing value narrows the segment to the columns the user
+    has ("age_group=25-34" when the region is unknown)."""
     table = data.users_table
     present = [c for c in columns if c in table.columns]
     if not present or table.height == 0:
-        return np.full(data.n_users, -1, dtype=np.int64)
-    # A missing value narrows the segment to the columns the user has ("25-34" when the region is unknown).
-    parts = [
-        pl.when(table[c].is_not_null()).then(pl.lit(f"{c}=") + table[c].cast(pl.String)) for c in present
-    ]
-    combined = pl.select(pl.concat_str(parts, separator="\x1f", ignore_nulls=True)).to_series()
-    return dense_codes(combined.replace("", None))
+        return np.full(data.n_users, -1, dtype=np.int64), np.array([], dtype=str)
+    values = table.select(present).to_dicts()
+    keys = pl.Series([segment_key(row) or None for row in values], dtype=pl.String)
+    codes = dense_codes(keys)
+    return codes, np.array(sorted(keys.drop_nulls().unique().to_list()), dtype=str)
+
+
+def segment_key(values: dict[str, object]) -> str:
+    """The segment key of one shopper's demographic values ("" when none is known)."""
+    return "\x1f".join(f"{c}={v}" for c, v in values.items() if v is not None and str(v) != "")

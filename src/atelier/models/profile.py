@@ -78,9 +78,9 @@ class Profile(Recommender):
 
     def _score_queries(self, queries: sp.csr_matrix) -> np.ndarray:
         """A shopper known only by the items of ``queries`` (weights): their profile's nearest items."""
-        return self._score_rows(sp.csr_matrix(queries), None)
+        return self._score_rows(sp.csr_matrix(queries))
 
-    def _score_rows(self, rows: sp.csr_matrix, users: np.ndarray | None) -> np.ndarray:
+    def _score_rows(self, rows: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
         profiles = self.profiles(rows)
         if self.mode == "items" or users is None:
             scores = _dense(profiles @ self.vectors_.T)
