@@ -152,3 +152,33 @@ def test_cli_recommend_similar_prints_json(artifacts, truth):
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert len(doc["recommendations"]) == 3 and doc["other_colours"]
+
+
+def test_personal_picks_are_trained_and_served_with_live_events(engine, artifacts, ingested):
+    import polars as pl
+
+    manifest = json.loads((artifacts / "manifest.json").read_text())
+    assert set(manifest["widgets"]["personal"]) >= {
+        "history",
+        "user_cf",
+        "item_cf",
+        "profile",
+        "popular_segment",
+    }
+    interactions = pl.read_parquet(ingested[0] / "interactions.parquet")
+    shopper = interactions["user_id"][0]
+    path, picks = engine.personal(shopper, n=5, method="user_cf")
+    assert path == "known" and len(picks) == 5 and all(p.reason for p in picks)
+    newcomer = "brand-new-shopper"
+    assert engine.personal(newcomer, n=3)[0] == "nothing"
+    engine.log_interaction(newcomer, picks[0].product_id, "bag")
+    path, after = engine.personal(newcomer, n=3)
+    assert path == "new_with_events" and after[0].source == "item_cf"
+    with pytest.raises(NotFoundError, match="unknown method"):
+        engine.personal(shopper, method="magic")
+    result = atelier(
+        "recommend", "user", shopper, "--artifacts", str(artifacts), "--n", "3", "--method", "profile"
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["path"] == "known" and len(answer["recommendations"]) == 3

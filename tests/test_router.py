@@ -44,6 +44,10 @@ def test_a_known_shopper_gets_the_configured_method_with_reasons(router):
     assert not set(ids(picks)) & {"d1", "d2", "d4", "pop"}
     path, picks = router.recommend("a1", n=2, exclude_bought=False)
     assert picks[0].source == "history" and picks[0].reason == "you bought it before"
+    path, picks = router.recommend("stranger", n=1, demographics={"age_group": "18-24", "region": "Aswan"})
+    assert (
+        path == "demographics" and picks[0].reason == "popular with 18-24"
+    )  # nobody from Aswan: the age alone
 
 
 def test_a_new_shopper_with_events_gets_item_cf_from_them(router):

@@ -249,8 +249,16 @@ def recommend(
     same_audience: Annotated[bool, typer.Option(help="similar: only the product's target audience")] = False,
     price_min: Annotated[float | None, typer.Option(help="similar: lowest price")] = None,
     price_max: Annotated[float | None, typer.Option(help="similar: highest price")] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(help="user: the method for a known shopper (history, user_cf, item_cf, profile)"),
+    ] = None,
+    age_group: Annotated[str | None, typer.Option(help="user: a new shopper's age group, e.g. 25-34")] = None,
+    region: Annotated[str | None, typer.Option(help="user: a new shopper's region")] = None,
+    department: Annotated[str | None, typer.Option(help="user: only this department")] = None,
+    keep_bought: Annotated[bool, typer.Option(help="user: keep what the shopper already bought")] = False,
 ) -> None:
-    """Print a widget's recommendations for one product as JSON."""
+    """Print a widget's recommendations for one product (together, similar) or one shopper (user) as JSON."""
     from atelier.engine import Engine
 
     engine = Engine.load(artifacts)
@@ -262,8 +270,13 @@ def recommend(
     elif widget == "similar":
         items = engine.similar(item_id, n, model, in_stock, same_audience, price_min, price_max)
         result["other_colours"] = [r.as_dict() for r in engine.other_colours(item_id)]
+    elif widget == "user":
+        result = {"widget": widget, "user_id": item_id}
+        demographics = {"age_group": age_group, "region": region}
+        path, items = engine.personal(item_id, n, method, demographics, not keep_bought, in_stock, department)
+        result["path"] = path
     else:
-        raise InputError(f"widget {widget!r}: this version serves 'together' and 'similar' (user comes next)")
+        raise InputError(f"widget {widget!r}: expected together, similar or user")
     result["recommendations"] = [r.as_dict() for r in items]
     out.print_json(data=result)
 

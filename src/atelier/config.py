@@ -273,6 +273,10 @@ class PersonalSettings(_Section):
     history_half_life_days: float | None = Field(30.0, gt=0)
     variant_weight: float = Field(0.5, ge=0)
     segment_columns: list[str] = Field(default_factory=lambda: ["age_group", "region"], min_length=1)
+    method: Literal["history", "user_cf", "item_cf", "profile"] = "history"
+    serve: list[Literal["history", "user_cf", "item_cf", "profile"]] = Field(
+        default_factory=lambda: ["history", "user_cf", "item_cf", "profile"], min_length=1
+    )
 
 
 Widget = Literal["together", "similar", "personal"]

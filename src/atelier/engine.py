@@ -8,7 +8,6 @@ bought alongside, departmental or overall popularity), and that becomes its expl
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,26 +19,8 @@ from atelier.features.ids import IdMap
 from atelier.models.similar import SimilarStyles
 from atelier.models.together_chain import TogetherChain
 from atelier.pipeline import ARTIFACT_FORMAT
-
-MAX_N = 1_000  # a list longer than this is a mistake (or an attack), not a widget
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """One recommended product and why; the rule figures are set when a pair rule produced it."""
-
-    product_id: str
-    score: float
-    source: str
-    reason: str
-    support: float | None = None
-    confidence: float | None = None
-    lift: float | None = None
-    count: int | None = None
-
-    def as_dict(self) -> dict:
-        """JSON-ready, figures rounded to 6 significant digits."""
-        return {k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in asdict(self).items()}
+from atelier.recommendation import MAX_N, Recommendation
+from atelier.router import PersonalRouter
 
 
 class Engine:
@@ -52,6 +33,7 @@ class Engine:
         catalogue: pl.DataFrame,
         together: TogetherChain | None,
         similar: dict[str, SimilarStyles] | None = None,
+        personal: PersonalRouter | None = None,
     ):
         self.folder = folder
         self.manifest = manifest
@@ -59,6 +41,7 @@ class Engine:
         self.items = IdMap(catalogue["product_id"])
         self._together = together
         self._similar = similar or {}
+        self._personal = personal
 
     @classmethod
     def load(cls, folder: str | Path) -> Engine:
@@ -87,9 +70,37 @@ class Engine:
             similar = {
                 name: SimilarStyles.load(folder / "similar" / name) for name in widgets.get("similar", {})
             }
+            personal = _load_router(folder, manifest, catalogue) if "personal" in widgets else None
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(f"{folder}: incomplete or damaged artefacts ({exc}): train them again") from None
-        return cls(folder, manifest, catalogue, together, similar)
+        return cls(folder, manifest, catalogue, together, similar, personal)
+
+    # -- Personalized Picks --------------------------------------------------------------------------------------
+    def personal(
+        self,
+        user_id: str | None,
+        n: int = 10,
+        method: str | None = None,
+        demographics: dict[str, str | None] | None = None,
+        exclude_bought: bool = True,
+        in_stock: bool = False,
+        department: str | None = None,
+    ) -> tuple[str, list[Recommendation]]:
+        """(the router's path, the picks) for a shopper: see ``router.PersonalRouter``."""
+        return self._router().recommend(
+            user_id, n, demographics, exclude_bought, in_stock, department, method
+        )
+
+    def log_interaction(self, user_id: str, product_id: str, kind: str = "view") -> None:
+        """A live event: it shapes the shopper's next Personalized Picks, without retraining."""
+        self._router().log_interaction(user_id, product_id, kind)
+
+    def _router(self) -> PersonalRouter:
+        if self._personal is None:
+            raise NotFoundError(
+                "widget 'personal' is not in these artefacts (train it with `atelier train --only personal`)"
+            )
+        return self._personal
 
     # -- Similar Styles ------------------------------------------------------------------------------------------
     def similar(
@@ -127,7 +138,9 @@ class Engine:
         if price_max is not None:
             mask |= (price > price_max).fill_null(True).to_numpy()
         ranked, scores = self._similar[name].related(query, n, _row_mask(mask))
-        kind = {"image": "visual", "colour": "colour", "tfidf": "text", "text": "text"}.get(name, "overall")
+        kind = {"image": "visual", "colour": "colour", "tfidf": "text", "text": "text", "clip": "style"}.get(
+            name, "overall"
+        )
         return [
             Recommendation(
                 str(self.items.ids[c]), float(sc), name, self._similar_reason(item, int(c), float(sc), kind)
@@ -265,3 +278,24 @@ def _row(columns: np.ndarray, width: int) -> sp.csr_matrix:
 def _row_mask(mask: np.ndarray) -> sp.csr_matrix | None:
     """The exclusion row of a bool mask (None when nothing is hidden)."""
     return _row(np.flatnonzero(mask), len(mask)) if mask.any() else None
+
+
+def _load_router(folder: Path, manifest: dict, catalogue: pl.DataFrame) -> PersonalRouter:
+    """The Personalized Picks router over the trained methods, the training history and the shoppers."""
+    from atelier.config import Settings
+    from atelier.features.dataset import Dataset
+    from atelier.models import REGISTRY
+    from atelier.router import kind_weights
+
+    settings = Settings.model_validate(manifest["settings"])
+    data = Dataset.from_tables(
+        catalogue,
+        pl.read_parquet(folder / "personal" / "users.parquet"),
+        pl.read_parquet(folder / "personal" / "interactions.parquet"),
+    )
+    models = {
+        name: REGISTRY[name][0].load(folder / "personal" / name) for name in manifest["widgets"]["personal"]
+    }
+    return PersonalRouter(
+        data, models, settings.personal.method, kind_weights(settings.ingest.interaction_rules)
+    )

@@ -3,6 +3,8 @@
 ARTIFACTS/manifest.json       what was trained, when, from what, with which settings
 ARTIFACTS/catalogue.parquet   the products, row i = item i of every model
 ARTIFACTS/together/           the Top Picks Together chain (pair rules, variants, departments, bundles)
+ARTIFACTS/similar/<encoder>/  Similar Styles, one model per served encoder
+ARTIFACTS/personal/           Personalized Picks: one model per method, the training history and the shoppers
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from atelier.progress import progress
 log = logging.getLogger(__name__)
 
 ARTIFACT_FORMAT = 2
-WIDGETS = ("together", "similar")
+WIDGETS = ("together", "similar", "personal")
+#: models the Personalized Picks router needs beside the configured methods (see router.py)
+ROUTER_MODELS = ("item_cf", "popular_segment", "popular_recent")
 CATALOGUE_COLUMNS = (
     "product_id", "group_id", "title", "brand", "department", "color", "target_audience", "price", "currency",
     "is_available", "image_path", "image_urls",
@@ -61,7 +65,20 @@ def train(
         "settings": settings.model_dump(mode="json"),
     }
     # widget -> {folder name: registry name} of the models that serve it
-    serving = {"together": {"chain": "chain"}, "similar": {name: name for name in settings.similar.serve}}
+    serving = {
+        "together": {"chain": "chain"},
+        "similar": {name: name for name in settings.similar.serve},
+        "personal": {name: name for name in dict.fromkeys([*settings.personal.serve, *ROUTER_MODELS])},
+    }
+    if "personal" in widgets:
+        if data.interactions.height == 0:
+            widgets = [w for w in widgets if w != "personal"]
+            manifest["notes"] = ["personal not trained: the data has no interactions"]
+        else:
+            # The router reads the training history and the shoppers' demographics at serving time.
+            (out / "personal").mkdir()
+            data.interactions.drop("user", "item").write_parquet(out / "personal" / "interactions.parquet")
+            data.users_table.write_parquet(out / "personal" / "users.parquet")
     with progress() as bar:
         task = bar.add_task("train", total=sum(len(serving[w]) for w in widgets))
         for widget in widgets:

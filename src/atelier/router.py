@@ -22,12 +22,12 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from atelier.engine import MAX_N, Recommendation
 from atelier.errors import InputError, NotFoundError
 from atelier.features.dataset import Dataset
 from atelier.features.user_items import weighted_matrix
 from atelier.models.base import Recommender
 from atelier.models.popular import SegmentPopular
+from atelier.recommendation import MAX_N, Recommendation
 
 PATH_MODELS = ("item_cf", "popular_segment", "popular_recent")
 PAD_CEILING = (
@@ -86,8 +86,13 @@ class PersonalRouter:
         exclude_bought: bool = True,
         in_stock: bool = False,
         department: str | None = None,
+        method: str | None = None,
     ) -> tuple[str, list[Recommendation]]:
-        """(the path taken, the picks best first) for a shopper id (or None) and optional demographics."""
+        """(the path taken, the picks best first) for a shopper id (or None) and optional demographics;
+        ``method`` overrides the configured one for a known shopper."""
+        method = method or self.method
+        if method not in self.models:
+            raise NotFoundError(f"unknown method {method!r} (trained: {', '.join(self.models)})")
         if not 1 <= n <= MAX_N:
             raise InputError(f"n must be between 1 and {MAX_N}, got {n}")
         user = self.data.users.one(user_id) if user_id is not None and user_id in self.data.users else None
@@ -96,8 +101,9 @@ class PersonalRouter:
         exclude = self._exclusions(user, user_id, exclude_bought, in_stock, department)
         if trained:
             rows = self.history[user] + live
-            items, scores = self.models[self.method].recommend_rows(rows, n, exclude)
-            return "known", self._picks(items[0], scores[0], self.method, rows)
+            items, scores = self.models[method].recommend_rows(rows, n, exclude)
+            bought = set(self.bought[user].indices.tolist()) | self.live_bought.get(user_id or "", set())
+            return "known", self._picks(items[0], scores[0], method, rows, bought)
         if live.nnz:
             items, scores = self.models["item_cf"].recommend_rows(live, n, exclude)
             return "new_with_events", self._picks(items[0], scores[0], "item_cf", live)
@@ -147,7 +153,7 @@ class PersonalRouter:
         picks = [(int(i), float(s)) for i, s in zip(items[keep], scores[keep], strict=True)][:n]
         return [Recommendation(self.data.items.ids[i], s, source, reason) for i, s in picks]
 
-    def _picks(self, items, scores, method, rows) -> list[Recommendation]:
+    def _picks(self, items, scores, method, rows, bought: set[int] | None = None) -> list[Recommendation]:
         own = set(rows.indices.tolist())
         groups = self.data.products["group_id"].to_numpy()
         own_groups = {groups[i] for i in own}
@@ -162,6 +168,12 @@ class PersonalRouter:
                 source, reason = (
                     "history",
                     f"another colour of {_title_in_group(titles, groups, own, groups[item])}",
+                )
+            elif method == "history":
+                bought_before = item in (bought or set())
+                source, reason = (
+                    "history",
+                    "you bought it before" if bought_before else "you looked at it lately",
                 )
             else:
                 source, reason = method, METHOD_REASONS.get(method, "picked for you")

@@ -9,7 +9,6 @@ import polars as pl
 import scipy.sparse as sp
 
 from atelier.features.dataset import Dataset
-from atelier.features.items import dense_codes
 from atelier.index.ranking import top_k
 from atelier.models.base import Recommender
 
@@ -116,13 +115,7 @@ class SegmentPopular(Recommender):
         self.columns = tuple(columns)
 
     def _fit(self, data: Dataset) -> None:
-        self.segment_, self.keys_ = user_segments(data, self.columns)
-        known = self.segment_ >= 0
-        n_segments = int(self.segment_.max()) + 1 if known.any() else 0
-        members = sp.csr_matrix(
-            (np.ones(int(known.sum())), (self.segment_[known], np.flatnonzero(known))),
-            shape=(n_segments, data.n_users),
-        )
+        self.segment_, self.keys_, members = user_segments(data, self.columns)
         self.segment_items_ = (members @ data.binary).tocsr().astype(np.float32)
         overall = data.item_users.astype(np.float64)
         # Overall popularity orders what the segment leaves unranked, far below any segment count.
@@ -137,11 +130,15 @@ class SegmentPopular(Recommender):
         """Top ``n`` for a shopper known only by demographics (e.g. a sign-up's age group and region), with the
         segment used ("" when none is known: overall popularity)."""
         self._check_fitted()
-        key = segment_key({c: demographics.get(c) for c in self.columns})
-        found = np.flatnonzero(self.keys_ == key) if key else np.array([], dtype=np.int64)
-        segment = int(found[0]) if len(found) else -1
-        items, scores = top_k(self._segment_scores(np.array([segment])), n)
-        return items[0], scores[0], key if segment >= 0 else ""
+        known = {c: demographics.get(c) for c in self.columns}
+        # The whole combination first, then each value alone (a region no shopper came from still has an age).
+        for key in (segment_key(known), *(segment_key({c: v}) for c, v in known.items())):
+            found = np.flatnonzero(self.keys_ == key) if key else []
+            if len(found):
+                items, scores = top_k(self._segment_scores(np.array([int(found[0])])), n)
+                return items[0], scores[0], key
+        items, scores = top_k(self._segment_scores(np.array([-1])), n)
+        return items[0], scores[0], ""
 
     def _segment_scores(self, segments: np.ndarray) -> np.ndarray:
         scores = np.tile(self.pad_, (len(segments), 1))
@@ -151,19 +148,31 @@ class SegmentPopular(Recommender):
         return scores
 
 
-def user_segments(data: Dataset, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Segment code of each user (-1 when none of ``columns`` is known) and the segment keys, code i = keys[i].
+def user_segments(data: Dataset, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+    """Each user's segment code (-1 when none of ``columns`` is known), the segment keys (code i = keys[i]) and
+    the segments x users membership.
 
-    A key joins the known ``column=value`` parts, so a missing value narrows the segment to the columns the user
-    has ("age_group=25-34" when the region is unknown)."""
+    A key joins the known ``column=value`` parts, so a missing value narrows a user's segment to the columns they
+    have ("age_group=25-34" when the region is unknown). Every user also belongs to each one-column segment of
+    their values, so a newcomer whose combination nobody shares still finds their age group or region.
+    """
     table = data.users_table
     present = [c for c in columns if c in table.columns]
-    if not present or table.height == 0:
-        return np.full(data.n_users, -1, dtype=np.int64), np.array([], dtype=str)
-    values = table.select(present).to_dicts()
-    keys = pl.Series([segment_key(row) or None for row in values], dtype=pl.String)
-    codes = dense_codes(keys)
-    return codes, np.array(sorted(keys.drop_nulls().unique().to_list()), dtype=str)
+    values = (
+        table.select(present).to_dicts() if present and table.height else [{} for _ in range(data.n_users)]
+    )
+    own = [segment_key(row) for row in values]
+    memberships = [
+        dict.fromkeys([key, *(segment_key({c: v}) for c, v in row.items())]) if key else {}
+        for key, row in zip(own, values, strict=True)
+    ]
+    keys = np.array(sorted({k for member in memberships for k in member if k}), dtype=str)
+    code = {k: i for i, k in enumerate(keys.tolist())}
+    segment = np.array([code.get(k, -1) for k in own], dtype=np.int64)
+    pairs = [(code[k], u) for u, member in enumerate(memberships) for k in member if k]
+    rows, cols = (np.array(x, dtype=np.int64) for x in zip(*pairs, strict=True)) if pairs else ([], [])
+    members = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(keys), data.n_users))
+    return segment, keys, members
 
 
 def segment_key(values: dict[str, object]) -> str:
