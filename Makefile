@@ -32,6 +32,8 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/together.py --out-md var/bench/together.md
+	$(BIN)/python benchmarks/similar.py --out-md var/bench/similar.md
+	$(BIN)/python benchmarks/personal.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -264,7 +264,7 @@ class SimilarSettings(_Section):
 class PersonalSettings(_Section):
     """Personalized Picks: how the personal models weigh interactions and how many neighbours they use."""
 
-    half_life_days: float | None = Field(None, gt=0)
+    half_life_days: float | None = Field(30.0, gt=0)
     user_neighbours: int = Field(50, ge=1)
     item_neighbours: int = Field(100, ge=1)
     exclude_seen: bool = True
