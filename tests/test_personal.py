@@ -150,3 +150,12 @@ def test_profile_ranks_by_the_mean_embedding_of_the_shoppers_items(mode):
     assert all(
         i.startswith("k") for i in ids(data, items[0])
     )  # a new shopper's first event shapes the profile
+
+
+def test_top_n_per_row_on_long_rows_matches_a_full_sort():
+    rng = np.random.default_rng(3)
+    dense = np.round(rng.random((3, 400)), 2) * (rng.random((3, 400)) < 0.8)  # many ties, many entries
+    kept = top_n_per_row(sp.csr_matrix(dense), 5).toarray()
+    for row, out in zip(dense, kept, strict=True):
+        order = np.lexsort((np.arange(len(row)), -row))[:5]
+        assert set(np.flatnonzero(out)) == set(order)

@@ -45,7 +45,23 @@ def row_normalised(matrix: sp.csr_matrix) -> sp.csr_matrix:
 def top_n_per_row(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
     """Keep the ``n`` largest entries of each row (ties: the lower column), drop the rest."""
     m = sp.csr_matrix(matrix)
+    if m.nnz > 4 * n * m.shape[0]:
+        m = _above_nth(m, n)  # sort only the candidates: a popular item makes a row of 100k similarities
     rows = row_of_entries(m)
     order = np.lexsort((m.indices, -m.data, rows))  # by row, then best first
     keep = order[position_in_segment(np.diff(m.indptr)) < n]
     return sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)
+
+
+def _above_nth(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    """The entries of each row at least as large as its n-th largest (ties kept, so the sort still decides)."""
+    keep = np.zeros(m.nnz, dtype=bool)
+    for r in range(m.shape[0]):
+        start, stop = m.indptr[r], m.indptr[r + 1]
+        if stop - start <= n:
+            keep[start:stop] = True
+        else:
+            values = m.data[start:stop]
+            keep[start:stop] = values >= np.partition(values, stop - start - n)[stop - start - n]
+    rows = row_of_entries(m)[keep]
+    return sp.csr_matrix((m.data[keep], (rows, m.indices[keep])), shape=m.shape)

@@ -71,13 +71,19 @@ class UserCF(_Collaborative):
     def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
         return self._scores(rows, None)
 
+    def _by_item(self) -> sp.csr_matrix:
+        """Items x users unit rows, made once: multiplying by ``unit_rows_.T`` would convert 2M entries per request."""
+        if getattr(self, "_unit_by_item", None) is None:
+            self._unit_by_item = self.unit_rows_.T.tocsr()
+        return self._unit_by_item
+
     def _scores(self, rows: sp.csr_matrix, users: np.ndarray | None) -> np.ndarray:
         """Neighbour scores for interaction ``rows`` (of training ``users``, who are not their own neighbours)."""
         out = np.empty((rows.shape[0], self.matrix_.shape[1]))
         unit = row_normalised(rows)
         for start in range(0, rows.shape[0], USERS_PER_PRODUCT):
             stop = min(start + USERS_PER_PRODUCT, rows.shape[0])
-            similar = (unit[start:stop] @ self.unit_rows_.T).tocsr()
+            similar = (unit[start:stop] @ self._by_item()).tocsr()
             if users is not None:
                 similar = _without_self(similar, users[start:stop])
             nearest = top_n_per_row(similar, self.neighbours)
