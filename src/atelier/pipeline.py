@@ -23,13 +23,13 @@ from atelier.features.dataset import Dataset
 from atelier.models import make_model
 from atelier.models.base import Recommender
 from atelier.progress import progress
+from atelier.router import PATH_MODELS
 
 log = logging.getLogger(__name__)
 
 ARTIFACT_FORMAT = 2
 WIDGETS = ("together", "similar", "personal")
-#: models the Personalized Picks router needs beside the configured methods (see router.py)
-ROUTER_MODELS = ("item_cf", "popular_segment", "popular_recent")
+
 CATALOGUE_COLUMNS = (
     "product_id", "group_id", "title", "brand", "department", "color", "target_audience", "price", "currency",
     "is_available", "image_path", "image_urls",
@@ -68,7 +68,7 @@ def train(
     serving = {
         "together": {"chain": "chain"},
         "similar": {name: name for name in settings.similar.serve},
-        "personal": {name: name for name in dict.fromkeys([*settings.personal.serve, *ROUTER_MODELS])},
+        "personal": {name: name for name in dict.fromkeys([*settings.personal.serve, *PATH_MODELS])},
     }
     if "personal" in widgets:
         if data.interactions.height == 0:

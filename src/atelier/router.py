@@ -24,15 +24,14 @@ import scipy.sparse as sp
 
 from atelier.errors import InputError, NotFoundError
 from atelier.features.dataset import Dataset
-from atelier.features.user_items import weighted_matrix
+from atelier.features.user_items import POPULARITY_PAD, weighted_matrix
 from atelier.models.base import Recommender
 from atelier.models.popular import SegmentPopular
 from atelier.recommendation import MAX_N, Recommendation
 
 PATH_MODELS = ("item_cf", "popular_segment", "popular_recent")
-PAD_CEILING = (
-    2e-6  # list entries scored no higher than the popularity pad came from popularity, not the method
-)
+# List entries scored no higher than the popularity pad came from popularity, not from the method.
+PAD_CEILING = 2 * POPULARITY_PAD
 METHOD_REASONS = {
     "user_cf": "shoppers like you bought it",
     "item_cf": "bought by shoppers who bought what you looked at",

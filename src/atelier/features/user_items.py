@@ -37,6 +37,16 @@ def weighted_matrix(data: Dataset, half_life_days: float | None = None) -> sp.cs
     return m
 
 
+# Popularity only orders what a method leaves unscored: scaled far below any score the method gives.
+POPULARITY_PAD = 1e-6
+
+
+def popularity_pad(data: Dataset) -> np.ndarray:
+    """Per item, its share of the most popular item's shoppers times ``POPULARITY_PAD`` (0 when never bought)."""
+    users_per_item = data.item_users.astype(np.float64)
+    return POPULARITY_PAD * users_per_item / max(users_per_item.max(initial=0.0), 1.0)
+
+
 def row_normalised(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """Rows scaled to unit L2 length (empty rows stay empty): dot products become cosines."""
     return normalize(matrix, norm="l2", axis=1, copy=True).astype(np.float32)

@@ -19,11 +19,9 @@ from sklearn.preprocessing import normalize
 
 from atelier.features.dataset import Dataset
 from atelier.features.segments import row_of_entries
-from atelier.features.user_items import row_normalised, top_n_per_row, weighted_matrix
+from atelier.features.user_items import popularity_pad, row_normalised, top_n_per_row, weighted_matrix
 from atelier.models.base import Recommender
 
-# Popularity only orders what the neighbours leave unscored: scaled far below any neighbour score.
-POPULARITY_PAD = 1e-6
 USERS_PER_PRODUCT = 256  # users whose similarities are computed together (bounds the sparse product's size)
 ITEMS_PER_PRODUCT = 2048
 
@@ -39,10 +37,7 @@ class _Collaborative(Recommender):
 
     def _fit_common(self, data: Dataset) -> None:
         self.matrix_ = weighted_matrix(data, self.half_life_days)
-        users_per_item = data.item_users.astype(np.float64)
-        self.pad_ = np.where(
-            users_per_item > 0, POPULARITY_PAD * users_per_item / max(users_per_item.max(), 1.0), -np.inf
-        )
+        self.pad_ = np.where(data.active_items, popularity_pad(data), -np.inf)
 
     def _finish(self, scores: np.ndarray, seen: sp.csr_matrix) -> np.ndarray:
         """Neighbour scores plus the popularity pad; the shopper's own items masked when asked."""

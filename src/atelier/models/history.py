@@ -13,10 +13,8 @@ import scipy.sparse as sp
 
 from atelier.features.dataset import Dataset
 from atelier.features.items import dense_codes
-from atelier.features.user_items import weighted_matrix
+from atelier.features.user_items import popularity_pad, weighted_matrix
 from atelier.models.base import Recommender
-
-POPULARITY_PAD = 1e-6
 
 
 class History(Recommender):
@@ -40,9 +38,8 @@ class History(Recommender):
             (np.ones(data.n_items, dtype=np.float32), (np.arange(data.n_items), groups)),
             shape=(data.n_items, int(groups.max(initial=-1)) + 1),
         )
-        users_per_item = data.item_users.astype(np.float64)
-        self.pad_ = POPULARITY_PAD * users_per_item / max(users_per_item.max(), 1.0)
-        self.bought_ = users_per_item > 0
+        self.pad_ = popularity_pad(data)
+        self.bought_ = data.active_items
 
     def _score_users(self, users: np.ndarray) -> np.ndarray:
         return self._score_rows(self.matrix_[users])

@@ -16,10 +16,9 @@ from sklearn.preprocessing import normalize
 from atelier.encoders import make_encoder
 from atelier.encoders.base import Encoder
 from atelier.features.dataset import Dataset
-from atelier.features.user_items import row_normalised, top_n_per_row, weighted_matrix
+from atelier.features.user_items import popularity_pad, row_normalised, top_n_per_row, weighted_matrix
 from atelier.models.base import Recommender
 
-POPULARITY_PAD = 1e-6
 USERS_PER_PRODUCT = 256
 
 
@@ -60,9 +59,8 @@ class Profile(Recommender):
         self.vectors_ = sp.csr_matrix(vectors, dtype=np.float32) if sp.issparse(vectors) else vectors
         self.encoded_ = encoded
         self.matrix_ = weighted_matrix(data, self.half_life_days)
-        users_per_item = data.item_users.astype(np.float64)
-        self.pad_ = POPULARITY_PAD * users_per_item / max(users_per_item.max(), 1.0)
-        self.bought_ = users_per_item > 0
+        self.pad_ = popularity_pad(data)
+        self.bought_ = data.active_items
 
     def profiles(self, rows: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
         """Unit profile vectors of interaction rows (users x items weights); zero for a row without vectors.
