@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -16,17 +17,26 @@ from clip_support import write_tiny_clip
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@contextlib.contextmanager
+def environment(name: str, value: str):
+    """``os.environ[name] = value`` for the block, then the previous value (or none) again."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
 @pytest.fixture(scope="session", autouse=True)
 def onnx_cache(tmp_path_factory):
     """Exported ONNX networks go to a temporary folder, not the user's ~/.cache, during the tests."""
     folder = tmp_path_factory.mktemp("onnx")
-    previous = os.environ.get("ATELIER_SIMILAR__ONNX_CACHE")
-    os.environ["ATELIER_SIMILAR__ONNX_CACHE"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("ATELIER_SIMILAR__ONNX_CACHE", None)
-    else:
-        os.environ["ATELIER_SIMILAR__ONNX_CACHE"] = previous
+    with environment("ATELIER_SIMILAR__ONNX_CACHE", str(folder)):
+        yield folder
 
 
 @pytest.fixture(scope="session")
@@ -38,13 +48,8 @@ def tiny_clip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def clip_model(tiny_clip):
     """The clip encoder reads the tiny CLIP during the tests (FashionCLIP would need the network)."""
-    previous = os.environ.get("ATELIER_SIMILAR__CLIP_MODEL")
-    os.environ["ATELIER_SIMILAR__CLIP_MODEL"] = str(tiny_clip)
-    yield tiny_clip
-    if previous is None:
-        os.environ.pop("ATELIER_SIMILAR__CLIP_MODEL", None)
-    else:
-        os.environ["ATELIER_SIMILAR__CLIP_MODEL"] = previous
+    with environment("ATELIER_SIMILAR__CLIP_MODEL", str(tiny_clip)):
+        yield tiny_clip
 
 
 @pytest.fixture(scope="session")

@@ -114,3 +114,24 @@ def test_random_is_repeatable_and_user_specific(data):
 def test_registry_lists_the_baselines_for_every_widget():
     for widget in ("together", "similar", "personal"):
         assert {"popular", "popular_recent", "random"} <= set(models_for(widget))
+
+
+def test_a_refit_forgets_the_previous_data(data, name):
+    other = tiny_dataset(
+        [("u9", "d", "2024-03-01", "s9"), ("u8", "d", "2024-03-02", "s8"), ("u8", "c", "2024-03-02", "s8")],
+        PRODUCTS,
+    )
+    settings = load_settings()
+    model = make_model(name, settings).fit(data)
+    query = sp.csr_matrix(([1.0], ([0], [0])), shape=(1, data.n_items))
+    if model.widgets & {"together", "similar"}:
+        model.related(query, 3)  # fills any cache (an index, a transposed matrix)
+    else:
+        model.recommend(np.array([0]), 3)
+    refit, fresh = model.fit(other), make_model(name, settings).fit(other)
+    if "personal" in model.widgets:
+        users = np.arange(other.n_users)
+        np.testing.assert_array_equal(refit.recommend(users, 3)[0], fresh.recommend(users, 3)[0])
+    if model.widgets & {"together", "similar"}:
+        each = sp.identity(other.n_items, format="csr")
+        np.testing.assert_array_equal(refit.related(each, 3)[0], fresh.related(each, 3)[0])

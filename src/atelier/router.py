@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from atelier.errors import InputError, NotFoundError
 from atelier.features.dataset import Dataset
-from atelier.features.user_items import POPULARITY_PAD, weighted_matrix
+from atelier.features.user_items import POPULARITY_PAD
 from atelier.models.base import Recommender
 from atelier.models.popular import SegmentPopular
 from atelier.recommendation import MAX_N, Recommendation
@@ -53,7 +53,9 @@ class PersonalRouter:
         self.models = dict(models)
         self.method = method
         self.kind_weights = dict(kind_weights)
-        self.history = weighted_matrix(data)
+        # Read once: every request's reasons look up groups and titles.
+        self.groups = data.products["group_id"].to_numpy()
+        self.titles = data.products["title"].to_list()
         self.bought = _kind_matrix(data, "purchase")
         self.live: dict[str, dict[int, float]] = defaultdict(dict)
         self.live_bought: dict[str, set[int]] = defaultdict(set)
@@ -95,11 +97,12 @@ class PersonalRouter:
         if not 1 <= n <= MAX_N:
             raise InputError(f"n must be between 1 and {MAX_N}, got {n}")
         user = self.data.users.one(user_id) if user_id is not None and user_id in self.data.users else None
-        trained = user is not None and self.history[user].nnz > 0
+        trained = user is not None and bool(self.data.active_users[user])
         live = self._live_row(user_id)
         exclude = self._exclusions(user, user_id, exclude_bought, in_stock, department)
         if trained:
-            rows = self.history[user] + live
+            # The method's own training row (its weights and half-life), plus what happened since.
+            rows = self.models[method].matrix_[user] + live
             items, scores = self.models[method].recommend_rows(rows, n, exclude)
             bought = set(self.bought[user].indices.tolist()) | self.live_bought.get(user_id or "", set())
             return "known", self._picks(items[0], scores[0], method, rows, bought)
@@ -139,7 +142,7 @@ class PersonalRouter:
         return sp.csr_matrix(banned[None, :].astype(np.float32))
 
     def _demographics(self, user, given) -> dict[str, str | None]:
-        known = {"age_group": None, "region": None}
+        known: dict[str, str | None] = dict.fromkeys(self.models["popular_segment"].columns)
         if user is not None:
             row = self.data.users_table.row(user, named=True)
             known |= {k: row.get(k) for k in known}
@@ -154,9 +157,8 @@ class PersonalRouter:
 
     def _picks(self, items, scores, method, rows, bought: set[int] | None = None) -> list[Recommendation]:
         own = set(rows.indices.tolist())
-        groups = self.data.products["group_id"].to_numpy()
+        groups, titles = self.groups, self.titles
         own_groups = {groups[i] for i in own}
-        titles = self.data.products["title"].to_list()
         out = []
         for item, score in zip(items, scores, strict=True):
             if item < 0:

@@ -18,6 +18,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from atelier.encoders.base import Encoder, l2_normalise
+from atelier.params import plain_value
 
 
 class HybridEncoder(Encoder):
@@ -34,10 +35,7 @@ class HybridEncoder(Encoder):
             raise ValueError(
                 f"hybrid parts and weights must name the same blocks, differing on {sorted(missing)}"
             )
-        self.parts = {
-            name: spec.get_params() | {"name": spec.name} if isinstance(spec, Encoder) else spec
-            for name, spec in parts.items()
-        }
+        self.parts = {name: plain_value(spec) for name, spec in parts.items()}
         self.weights = dict(weights)
         self.centre = centre
         self.encoders_ = {name: make_encoder(spec) for name, spec in self.parts.items()}

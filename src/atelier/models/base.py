@@ -1,6 +1,7 @@
 """The one contract every model keeps (after `implicit` and scikit-learn).
 
-- The constructor only stores settings; ``fit(data) -> self`` learns; learned state ends in ``_``.
+- The constructor only stores settings; ``fit(data) -> self`` learns; learned state ends in ``_``; attributes
+  starting with ``_`` are caches derived from it, dropped by each ``fit``.
 - ``recommend(users, n, exclude)`` ranks items for users; ``related(queries, n, exclude)`` ranks items for
   queries given as rows of an item matrix (one item for "similar", a basket for "together"). Both return
   ``(items, scores)`` arrays of shape (rows, n), best first, padded with -1 / -inf when fewer than n items can
@@ -45,6 +46,10 @@ class Recommender:
     # -- fitting -------------------------------------------------------------------------------------------------
     def fit(self, data: Dataset) -> Self:
         """Learn from ``data``; returns self."""
+        # Private attributes are caches derived from the learned state (an index, a transposed matrix): a refit
+        # must not serve the old ones.
+        for key in [k for k in vars(self) if k.startswith("_") and not k.startswith("__")]:
+            delattr(self, key)
         self._fit(data)
         return self._fitted_on(data)
 

@@ -45,15 +45,6 @@ class Profile(Recommender):
         self.half_life_days = half_life_days
         self.exclude_seen = exclude_seen
 
-    def get_params(self) -> dict:
-        return {
-            "encoder": {"name": self.encoder.name, **self.encoder.get_params()},
-            "mode": self.mode,
-            "neighbours": self.neighbours,
-            "half_life_days": self.half_life_days,
-            "exclude_seen": self.exclude_seen,
-        }
-
     def _fit(self, data: Dataset) -> None:
         vectors, encoded = self.encoder.fit_encode(data.products)
         self.vectors_ = sp.csr_matrix(vectors, dtype=np.float32) if sp.issparse(vectors) else vectors

@@ -41,13 +41,6 @@ class SimilarStyles(Recommender):
         self.exclude_variants = exclude_variants
         self.index = index
 
-    def get_params(self) -> dict:
-        return {
-            "encoder": {"name": self.encoder.name, **self.encoder.get_params()},
-            "exclude_variants": self.exclude_variants,
-            "index": self.index,
-        }
-
     def related(self, queries: sp.csr_matrix, n: int, exclude: sp.csr_matrix | None = None):
         """With an approximate index: candidates from it (over-fetched, then filtered like the exact path);
         rows it cannot fill fall back to exact scoring."""
@@ -78,7 +71,8 @@ class SimilarStyles(Recommender):
 
     def _ann(self):
         """The approximate index over the encoded products (built on first use, or read from the saved folder)."""
-        self._encoded_rows = np.flatnonzero(self.encoded_)
+        if getattr(self, "_encoded_rows", None) is None:  # once, not on every request
+            self._encoded_rows = np.flatnonzero(self.encoded_)
         if getattr(self, "_graph", None) is None:
             vectors = self.vectors_[self._encoded_rows]
             self._graph = ANN_INDEXES[self.index]().add(
