@@ -108,6 +108,16 @@ def test_the_segment_oracle_beats_popularity_which_beats_random(evaluation):
         assert v["random"] == "worse", population
 
 
+PERSONAL_METHODS = ("user_cf", "item_cf", "profile", "history", "popular_segment")
+
+
+@pytest.mark.parametrize("method", PERSONAL_METHODS)
+def test_every_personal_method_recovers_the_planted_segments(evaluation, method):
+    # The sample shop plants tastes by age group and region, and favourite styles per shopper: each method must
+    # find them and beat popularity on the held-out months (warm shoppers; the paired difference beyond noise).
+    assert verdicts(evaluation, "personal", "warm users", "ndcg")[method] == "better"
+
+
 def test_the_pair_oracle_finds_the_hidden_partner(evaluation):
     v = verdicts(evaluation, "together", "baskets", "hit_rate")
     assert v["pair_oracle"] == "better" and v["random"] == "worse"

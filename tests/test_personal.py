@@ -99,28 +99,73 @@ def test_history_offers_own_items_then_their_other_colours_then_popular():
     assert ids(data, items[0]) == ["jeans", "tee-red", "tee-blue", "tee-green", "cap"]
 
 
+def with_demographics(data, ages: dict[str, str], regions: dict[str, str]):
+    """``data`` with age groups and regions for some of its users (the others unknown)."""
+    ids_ = data.users_table["user_id"]
+    return type(data)(
+        users=data.users,
+        items=data.items,
+        interactions=data.interactions,
+        products=data.products,
+        users_table=data.users_table.with_columns(
+            age_group=pl.Series([ages.get(u) for u in ids_], dtype=pl.String),
+            region=pl.Series([regions.get(u) for u in ids_], dtype=pl.String),
+        ),
+    )
+
+
+def test_history_pads_with_what_is_popular_in_the_shoppers_segment():
+    from atelier.models.history import History
+
+    rows = [("y1", "tee", "2024-01-01", "s1"), ("y2", "crop-top", "2024-01-01", "s2")]
+    rows += [("y3", "crop-top", "2024-01-01", "s3")]
+    rows += [(f"o{i}", "cardigan", "2024-01-01", f"so{i}") for i in range(4)]
+    ages = {"y1": "18-24", "y2": "18-24", "y3": "18-24"} | {f"o{i}": "55+" for i in range(4)}
+    data = with_demographics(tiny_dataset(rows), ages, {})
+    model = History().fit(data)
+    # overall the cardigan leads (4 buyers), but among 18-24 the crop-top does
+    assert ids(data, model.recommend(np.array([data.users.one("y1")]), 3)[0][0]) == [
+        "tee",
+        "crop-top",
+        "cardigan",
+    ]
+    assert ids(data, model.recommend(np.array([data.users.one("o1")]), 2)[0][0]) == ["cardigan", "crop-top"]
+    newcomer = sp.csr_matrix(([1.0], ([0], [data.items.one("tee")])), shape=(1, data.n_items))
+    assert ids(data, model.recommend_rows(newcomer, 3)[0][0]) == ["tee", "cardigan", "crop-top"]
+    known = model.recommend_rows(newcomer, 3, users=np.array([data.users.one("y2")]))[0][0]
+    assert ids(data, known) == ["tee", "crop-top", "cardigan"]
+
+
+def test_recommend_rows_names_a_users_array_of_the_wrong_length(data):
+    from atelier.errors import InputError
+
+    rows = sp.csr_matrix((1, data.n_items), dtype=np.float32)
+    with pytest.raises(InputError, match=r"users has shape \(2,\), expected \(1,\)"):
+        UserCF().fit(data).recommend_rows(rows, 3, users=np.array([0, 1]))
+
+
+def test_item_cf_alpha_moves_from_the_cosine_to_the_share_of_co_buyers():
+    # x's buyers all took pop (which many others take too); half of them took niche (nobody else does)
+    rows = [(f"u{i}", p, "2024-01-01", f"s{i}") for i in range(4) for p in ("x", "pop")]
+    rows += [(f"u{i}", "niche", "2024-01-01", f"s{i}") for i in range(2)]
+    rows += [(f"v{i}", "pop", "2024-01-01", f"t{i}") for i in range(8)]
+    data = tiny_dataset(rows)
+    first = sp.csr_matrix(([1.0], ([0], [data.items.one("x")])), shape=(1, data.n_items))
+    cosine = ItemCF(alpha=0.5).fit(data).related(first, 1)[0][0]
+    share = ItemCF(alpha=1.0).fit(data).related(first, 1)[0][0]
+    assert ids(data, cosine) == ["niche"]  # 2 / sqrt(4 x 2) = 0.71 beats 4 / sqrt(4 x 12) = 0.58
+    assert ids(data, share) == ["pop"]  # 4 / 4 of x's buyers beats 2 / 4
+
+
 def test_segment_popularity_follows_the_shoppers_segment_and_falls_back_to_overall():
     from atelier.models.popular import SegmentPopular
 
     rows = [("y1", "crop-top", "2024-01-01", "s1"), ("y2", "crop-top", "2024-01-01", "s2")]
     rows += [("o1", "cardigan", "2024-01-01", "s3"), ("o2", "cardigan", "2024-01-01", "s4")]
     rows += [("o3", "cardigan", "2024-01-01", "s5"), ("n1", "scarf", "2024-01-01", "s6")]
-    data = tiny_dataset(rows)
     ages = {"y1": "18-24", "y2": "18-24", "o1": "55+", "o2": "55+", "o3": "55+"}
-    data = type(data)(
-        users=data.users,
-        items=data.items,
-        interactions=data.interactions,
-        products=data.products,
-        users_table=data.users_table.with_columns(
-            age_group=pl.Series([ages.get(u) for u in data.users_table["user_id"]]),
-            region=pl.Series(
-                [
-                    "Giza" if u == "o3" else None if u in ("y2", "n1") else "Cairo"
-                    for u in data.users_table["user_id"]
-                ]
-            ),
-        ),
+    data = with_demographics(
+        tiny_dataset(rows), ages, {"o3": "Giza", "y1": "Cairo", "o1": "Cairo", "o2": "Cairo"}
     )
     model = SegmentPopular(["age_group", "region"]).fit(data)
     young, unknown = data.users.one("y1"), data.users.one("n1")
@@ -131,7 +176,7 @@ def test_segment_popularity_follows_the_shoppers_segment_and_falls_back_to_overa
     assert ids(data, model.recommend(np.array([y2]), 1)[0][0]) == ["crop-top"]
 
 
-@pytest.mark.parametrize("mode", ["items", "users"])
+@pytest.mark.parametrize("mode", ["items", "users", "both"])
 def test_profile_ranks_by_the_mean_embedding_of_the_shoppers_items(mode):
     from atelier.models.profile import Profile
 

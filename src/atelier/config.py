@@ -264,13 +264,14 @@ class SimilarSettings(_Section):
 class PersonalSettings(_Section):
     """Personalized Picks: how the personal models weigh interactions and how many neighbours they use."""
 
-    half_life_days: float | None = Field(30.0, gt=0)
-    user_neighbours: int = Field(50, ge=1)
-    item_neighbours: int = Field(100, ge=1)
+    half_life_days: float | None = Field(90.0, gt=0)
+    user_neighbours: int = Field(100, ge=1)
+    item_neighbours: int = Field(200, ge=1)
+    item_alpha: float = Field(0.75, ge=0, le=1)
     exclude_seen: bool = True
     profile_encoder: Literal["tfidf", "text", "image", "colour", "clip"] = "tfidf"
-    profile_mode: Literal["items", "users"] = "items"
-    history_half_life_days: float | None = Field(30.0, gt=0)
+    profile_mode: Literal["items", "users", "both"] = "both"
+    history_half_life_days: float | None = Field(90.0, gt=0)
     variant_weight: float = Field(0.5, ge=0)
     segment_columns: list[str] = Field(default_factory=lambda: ["age_group", "region"], min_length=1)
     method: Literal["history", "user_cf", "item_cf", "profile"] = "history"

@@ -26,7 +26,7 @@ from atelier.errors import InputError, NotFoundError
 from atelier.features.dataset import Dataset
 from atelier.features.user_items import POPULARITY_PAD
 from atelier.models.base import Recommender
-from atelier.models.popular import SegmentPopular
+from atelier.models.popular import SegmentPopular, segment_key
 from atelier.recommendation import MAX_N, Recommendation
 
 PATH_MODELS = ("item_cf", "popular_segment", "popular_recent")
@@ -103,9 +103,12 @@ class PersonalRouter:
         if trained:
             # The method's own training row (its weights and half-life), plus what happened since.
             rows = self.models[method].matrix_[user] + live
-            items, scores = self.models[method].recommend_rows(rows, n, exclude)
+            items, scores = self.models[method].recommend_rows(rows, n, exclude, users=np.array([user]))
             bought = set(self.bought[user].indices.tolist()) | self.live_bought.get(user_id or "", set())
-            return "known", self._picks(items[0], scores[0], method, rows, bought)
+            # history pads with what is popular in the shopper's segment, the other methods with overall popularity
+            key = segment_key(self._demographics(user, None)) if method == "history" else ""
+            padding = _segment_reason(key) if key else "popular with shoppers overall"
+            return "known", self._picks(items[0], scores[0], method, rows, bought, padding)
         if live.nnz:
             items, scores = self.models["item_cf"].recommend_rows(live, n, exclude)
             return "new_with_events", self._picks(items[0], scores[0], "item_cf", live)
@@ -155,7 +158,15 @@ class PersonalRouter:
         picks = [(int(i), float(s)) for i, s in zip(items[keep], scores[keep], strict=True)][:n]
         return [Recommendation(self.data.items.ids[i], s, source, reason) for i, s in picks]
 
-    def _picks(self, items, scores, method, rows, bought: set[int] | None = None) -> list[Recommendation]:
+    def _picks(
+        self,
+        items,
+        scores,
+        method,
+        rows,
+        bought: set[int] | None = None,
+        padding: str = "popular with shoppers overall",
+    ) -> list[Recommendation]:
         own = set(rows.indices.tolist())
         groups, titles = self.groups, self.titles
         own_groups = {groups[i] for i in own}
@@ -164,7 +175,7 @@ class PersonalRouter:
             if item < 0:
                 break
             if score <= PAD_CEILING:
-                source, reason = "popular", "popular with shoppers overall"
+                source, reason = "popular", padding
             elif method == "history" and item not in own and groups[item] in own_groups:
                 source, reason = (
                     "history",

@@ -101,7 +101,12 @@ REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]]
     ),
     "item_cf": (
         ItemCF,
-        lambda s: ItemCF(s.personal.item_neighbours, s.personal.half_life_days, s.personal.exclude_seen),
+        lambda s: ItemCF(
+            s.personal.item_neighbours,
+            s.personal.half_life_days,
+            s.personal.exclude_seen,
+            s.personal.item_alpha,
+        ),
     ),
     "profile": (
         Profile,
@@ -113,7 +118,12 @@ REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]]
             s.personal.exclude_seen,
         ),
     ),
-    "history": (History, lambda s: History(s.personal.history_half_life_days, s.personal.variant_weight)),
+    "history": (
+        History,
+        lambda s: History(
+            s.personal.history_half_life_days, s.personal.variant_weight, s.personal.segment_columns
+        ),
+    ),
     "popular_segment": (SegmentPopular, lambda s: SegmentPopular(s.personal.segment_columns)),
     "chain": (
         TogetherChain,

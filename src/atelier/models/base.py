@@ -100,23 +100,34 @@ class Recommender:
 
         return rank_in_batches(rows, queries.shape[0], n, self.n_items_)
 
-    def recommend_rows(self, rows: sp.csr_matrix, n: int, exclude: sp.csr_matrix | None = None) -> Ranked:
+    def recommend_rows(
+        self,
+        rows: sp.csr_matrix,
+        n: int,
+        exclude: sp.csr_matrix | None = None,
+        users: np.ndarray | None = None,
+    ) -> Ranked:
         """Top ``n`` items for shoppers described by interaction rows (shoppers x items weights) rather than by a
-        training index: a new shopper's first events, or a known one's history plus live events."""
+        training index: a new shopper's first events, or a known one's history plus live events. ``users`` (the
+        rows' training indices, -1 for a newcomer) lets a method use what it learned about a known shopper."""
         self._check_fitted()
         rows = sp.csr_matrix(rows)
         if rows.shape[1] != self.n_items_:
             raise InputError(f"rows have {rows.shape[1]} item columns, the model knows {self.n_items_}")
         _check_exclude(exclude, rows.shape[0], self.n_items_)
+        users = np.full(rows.shape[0], -1) if users is None else np.asarray(users, dtype=np.int64)
+        if users.shape != (rows.shape[0],):
+            raise InputError(f"users has shape {users.shape}, expected ({rows.shape[0]},)")
 
         def scored(start: int, stop: int) -> np.ndarray:
-            scores = self._score_rows(rows[start:stop])
+            scores = self._score_rows(rows[start:stop], users[start:stop])
             mask_rows(scores, exclude, slice(start, stop))
             return scores
 
         return rank_in_batches(scored, rows.shape[0], n, self.n_items_)
 
-    def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
+    def _score_rows(self, rows: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
+        """Scores for interaction ``rows`` of shoppers ``users`` (training indices, -1 for a newcomer)."""
         raise NotImplementedError(f"model {self.name!r} does not rank for interaction rows")
 
     def _checked_queries(self, queries: sp.csr_matrix, exclude: sp.csr_matrix | None) -> sp.csr_matrix:

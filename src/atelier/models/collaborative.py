@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
 from atelier.features.dataset import Dataset
 from atelier.features.segments import row_of_entries
@@ -63,8 +62,8 @@ class UserCF(_Collaborative):
     def _score_users(self, users: np.ndarray) -> np.ndarray:
         return self._scores(self.matrix_[users], users)
 
-    def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
-        return self._scores(rows, None)
+    def _score_rows(self, rows: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
+        return self._scores(rows, users)
 
     def _by_item(self) -> sp.csr_matrix:
         """Items x users unit rows, made once: multiplying by ``unit_rows_.T`` would convert 2M entries per request."""
@@ -80,7 +79,7 @@ class UserCF(_Collaborative):
             stop = min(start + USERS_PER_PRODUCT, rows.shape[0])
             similar = (unit[start:stop] @ self._by_item()).tocsr()
             if users is not None:
-                similar = _without_self(similar, users[start:stop])
+                similar = _without_self(similar, users[start:stop])  # -1 (a newcomer) matches no column
             nearest = top_n_per_row(similar, self.neighbours)
             scores = np.asarray((nearest @ self.matrix_).todense())
             out[start:stop] = self._finish(scores, rows[start:stop])
@@ -92,17 +91,29 @@ class ItemCF(_Collaborative):
 
     name = "item_cf"
 
-    def __init__(self, neighbours: int = 100, half_life_days: float | None = None, exclude_seen: bool = True):
+    def __init__(
+        self,
+        neighbours: int = 100,
+        half_life_days: float | None = None,
+        exclude_seen: bool = True,
+        alpha: float = 0.5,
+    ):
         super().__init__(neighbours, half_life_days, exclude_seen)
+        self.alpha = alpha
 
     def _fit(self, data: Dataset) -> None:
         self._fit_common(data)
-        unit_columns = normalize(self.matrix_.tocsc(), norm="l2", axis=0).astype(np.float32)
-        by_item = unit_columns.T.tocsr()
+        columns = self.matrix_.tocsc().astype(np.float32)
+        sizes = np.asarray(columns.multiply(columns).sum(axis=0)).ravel()  # squared norms: counts when binary
+        safe = np.where(sizes > 0, sizes, 1.0)
+        # asymmetric cosine: co-interaction / (|touched| ** alpha * |candidate| ** (1 - alpha)); 0.5 is the cosine,
+        # a larger alpha divides less by the candidate's own weight, so popular partners keep their lead
+        scaled_columns = columns @ sp.diags((safe ** -(1.0 - self.alpha)).astype(np.float32))
+        by_item = (columns @ sp.diags((safe**-self.alpha).astype(np.float32))).T.tocsr()
         blocks = []
         for start in range(0, by_item.shape[0], ITEMS_PER_PRODUCT):
             rows = np.arange(start, min(start + ITEMS_PER_PRODUCT, by_item.shape[0]))
-            similar = _without_self((by_item[rows] @ unit_columns).tocsr(), rows)
+            similar = _without_self((by_item[rows] @ scaled_columns).tocsr(), rows)
             blocks.append(top_n_per_row(similar, self.neighbours))
         self.similar_ = sp.vstack(blocks).tocsr() if blocks else sp.csr_matrix((0, 0), dtype=np.float32)
 
@@ -110,7 +121,7 @@ class ItemCF(_Collaborative):
         seen = self.matrix_[users]
         return self._finish(np.asarray((seen @ self.similar_).todense()), seen)
 
-    def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
+    def _score_rows(self, rows: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
         """Scores for a shopper known by the items of ``rows`` (a new shopper's first events)."""
         return self._finish(np.asarray((rows @ self.similar_).todense()), sp.csr_matrix(rows))
 

@@ -3,7 +3,8 @@
 Fashion basics are bought again (the same tights, the same T-shirt in another colour), so a shopper's own
 history is a strong list: on the H&M sample this simple method is among the strongest. Recent interactions
 weigh more (``half_life_days``); an item's colour variants (same ``group_id``) get ``variant_weight`` of its
-score; popularity orders the rest. Unlike the other methods it keeps what the shopper already has.
+score; popularity orders the rest — within the shopper's segment (``segment_columns``, e.g. age group and region)
+when they have one, overall otherwise. Unlike the other methods it keeps what the shopper already has.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import scipy.sparse as sp
 
 from atelier.features.dataset import Dataset
 from atelier.features.items import dense_codes
-from atelier.features.user_items import popularity_pad, weighted_matrix
+from atelier.features.user_items import POPULARITY_PAD, weighted_matrix
 from atelier.models.base import Recommender
+from atelier.models.popular import user_segments
 
 
 class History(Recommender):
@@ -24,9 +26,15 @@ class History(Recommender):
     widgets = frozenset({"personal"})
     handles_cold_users = True
 
-    def __init__(self, half_life_days: float | None = 30.0, variant_weight: float = 0.5):
+    def __init__(
+        self,
+        half_life_days: float | None = 30.0,
+        variant_weight: float = 0.5,
+        segment_columns: tuple[str, ...] | list[str] = ("age_group", "region"),
+    ):
         self.half_life_days = half_life_days
         self.variant_weight = variant_weight
+        self.segment_columns = tuple(segment_columns)
 
     def _fit(self, data: Dataset) -> None:
         self.matrix_ = weighted_matrix(data, self.half_life_days)
@@ -38,14 +46,27 @@ class History(Recommender):
             (np.ones(data.n_items, dtype=np.float32), (np.arange(data.n_items), groups)),
             shape=(data.n_items, int(groups.max(initial=-1)) + 1),
         )
-        self.pad_ = popularity_pad(data)
         self.bought_ = data.active_items
+        self.overall_ = data.item_users.astype(np.float32)
+        self.segment_, _, members = user_segments(data, self.segment_columns)
+        self.segment_items_ = (members @ data.binary).tocsr().astype(np.float32)
 
     def _score_users(self, users: np.ndarray) -> np.ndarray:
-        return self._score_rows(self.matrix_[users])
+        return self._score_rows(self.matrix_[users], users)
 
-    def _score_rows(self, own: sp.csr_matrix) -> np.ndarray:
+    def _score_rows(self, own: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
         variants = own @ self.groups_ @ self.groups_.T - own  # the group's score, minus the item's own
         scores = np.asarray((own + self.variant_weight * variants).todense(), dtype=np.float64)
         # A new colour nobody bought yet is offered through its variant; other unbought items are not.
-        return np.where((scores > 0) | self.bought_, np.maximum(scores, 0.0) + self.pad_, -np.inf)
+        return np.where((scores > 0) | self.bought_, np.maximum(scores, 0.0) + self._pad(users), -np.inf)
+
+    def _pad(self, users: np.ndarray) -> np.ndarray:
+        """Per row, popularity in the shopper's segment (overall popularity breaking its ties, and alone for a
+        shopper without one), scaled into [0, POPULARITY_PAD]: it only orders what the history leaves unscored."""
+        overall = self.overall_.astype(np.float64)
+        pad = np.tile(overall / (overall.max(initial=0.0) + 1.0), (len(users), 1))
+        segments = np.where(users >= 0, self.segment_[np.clip(users, 0, None)], -1)
+        rows = np.flatnonzero(segments >= 0)
+        if len(rows):
+            pad[rows] += self.segment_items_[segments[rows]].toarray()
+        return POPULARITY_PAD * pad / np.maximum(pad.max(axis=1, keepdims=True), 1e-12)

@@ -3,8 +3,10 @@
 Item vectors come from a Similar Styles encoder (``tfidf`` by default: it needs no network; ``text``, ``image``
 or ``hybrid`` when a shop has them). A shopper's profile is the weighted (and, with a half-life, recency-weighted)
 mean of their items' vectors. ``mode="items"`` ranks items by cosine to the profile; ``mode="users"`` finds the
-``neighbours`` shoppers with the nearest profiles and sums their items (user-based CF in embedding space). The
-profile is computed at request time from the interaction rows, so a shopper's new events count at once.
+``neighbours`` shoppers with the nearest profiles and sums their items (user-based CF in embedding space);
+``mode="both"`` (the default: the seeds name both) adds the two, each scaled to at most 1, so close items and what
+close shoppers took both count. The profile is computed at request time from the interaction rows, so a shopper's
+new events count at once.
 """
 
 from __future__ import annotations
@@ -32,13 +34,13 @@ class Profile(Recommender):
     def __init__(
         self,
         encoder: str | dict | Encoder = "tfidf",
-        mode: str = "items",
+        mode: str = "both",
         neighbours: int = 50,
         half_life_days: float | None = None,
         exclude_seen: bool = True,
     ):
-        if mode not in ("items", "users"):
-            raise ValueError(f"mode must be 'items' or 'users', got {mode!r}")
+        if mode not in ("items", "users", "both"):
+            raise ValueError(f"mode must be 'items', 'users' or 'both', got {mode!r}")
         self.encoder = make_encoder(encoder)
         self.mode = mode
         self.neighbours = neighbours
@@ -66,23 +68,40 @@ class Profile(Recommender):
         return self._score_rows(self.matrix_[users], users)
 
     def _score_queries(self, queries: sp.csr_matrix) -> np.ndarray:
-        """A shopper known only by the items of ``queries`` (weights): their profile's nearest items."""
-        return self._score_rows(sp.csr_matrix(queries))
+        """Items like those of ``queries`` (weights): the nearest items to their mean embedding, whatever the mode."""
+        queries = sp.csr_matrix(queries)
+        return self._finish(self._item_scores(self.profiles(queries)), queries)
 
-    def _score_rows(self, rows: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+    def _score_rows(self, rows: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
+        """``items``: nearest items to the profile; ``users``: the nearest shoppers' items; ``both``: the sum, each
+        part scaled to at most 1 (close items and what close shoppers took)."""
         profiles = self.profiles(rows)
-        if self.mode == "items" or users is None:
-            scores = _dense(profiles @ self.vectors_.T)
-            # cosine in [-1, 1] -> [0, 2] for items with a vector, so "no vector" (0) ranks below any of them
-            has_profile = _dense(abs(profiles).sum(axis=1)).ravel() > 0
-            scores = np.where(self.encoded_ & has_profile[:, None], scores + 1.0, 0.0)
-        else:
+        if self.mode == "items":
+            scores = self._item_scores(profiles)
+        elif self.mode == "users":
             scores = self._neighbour_scores(profiles, users)
+        else:
+            near = self._neighbour_scores(profiles, users)
+            top = near.max(axis=1, keepdims=True)
+            scores = self._item_scores(profiles) / 2.0 + np.divide(
+                near, top, out=np.zeros_like(near), where=top > 0
+            )
+        return self._finish(scores, rows)
+
+    def _finish(self, scores: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+        """Popularity pads what nothing scored; never-bought items without a score and, when asked, the shopper's
+        own items are left out."""
         scores = np.where((scores > 0) | self.bought_, np.maximum(scores, 0.0) + self.pad_, -np.inf)
         if self.exclude_seen:
             part = rows.tocoo()
             scores[part.row, part.col] = -np.inf
         return scores
+
+    def _item_scores(self, profiles) -> np.ndarray:
+        scores = _dense(profiles @ self.vectors_.T)
+        # cosine in [-1, 1] -> [0, 2] for items with a vector, so "no vector" (0) ranks below any of them
+        has_profile = _dense(abs(profiles).sum(axis=1)).ravel() > 0
+        return np.where(self.encoded_ & has_profile[:, None], scores + 1.0, 0.0)
 
     def _neighbour_scores(self, profiles: np.ndarray, users: np.ndarray) -> np.ndarray:
         everyone = self._all_profiles()
@@ -90,14 +109,17 @@ class Profile(Recommender):
         for start in range(0, len(users), USERS_PER_PRODUCT):
             batch = slice(start, start + USERS_PER_PRODUCT)
             similar = _dense(profiles[batch] @ everyone.T)
-            similar[np.arange(similar.shape[0]), users[batch]] = 0.0  # a shopper is not their own neighbour
+            known = np.flatnonzero(users[batch] >= 0)
+            similar[known, users[batch][known]] = 0.0  # a shopper is not their own neighbour
             nearest = top_n_per_row(sp.csr_matrix(np.maximum(similar, 0.0)), self.neighbours)
-            out[batch] = np.asarray((nearest @ row_normalised(self.matrix_)).todense())
+            out[batch] = np.asarray((nearest @ self._taken).todense())
         return out
 
     def _all_profiles(self) -> np.ndarray:
+        """Every training shopper's profile and unit interaction row, made once."""
         if getattr(self, "_everyone", None) is None:
             self._everyone = self.profiles(self.matrix_)
+            self._taken = row_normalised(self.matrix_)
         return self._everyone
 
 

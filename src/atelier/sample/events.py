@@ -1,6 +1,7 @@
 """The sample shop's event log, generated column-wise so a million rows take seconds.
 
-Shoppers browse mostly in their segment's preferred departments; in some sessions they put a planted
+Shoppers browse mostly in their segment's preferred departments and come back to a few favourite styles (in
+any of their colours); in some sessions they put a planted
 complementary pair in the bag and often buy both. Around them: events of no interest, answers to onboarding
 questions hiding birth dates, exact duplicate rows, packages naming several products, and a few rows that cannot
 be used (no product, an unknown product, a broken timestamp, no user).
@@ -42,6 +43,10 @@ PRODUCT_ACTIONS = [
 ]
 
 
+FAVOURITES = 2  # favourite styles per shopper
+REVISIT_SHARE = 0.2  # share of a shopper's product rows that go back to a favourite style
+
+
 @dataclass
 class EventLog:
     """The raw rows (plus a hidden ``_true_time`` used to split files) and what was planted in them."""
@@ -70,6 +75,34 @@ def _pick_products(dept_of_row: np.ndarray, departments, by_dept, rng) -> np.nda
         if rows.size:
             idx, cum = by_dept[d]
             out[rows] = idx[np.minimum(np.searchsorted(cum, rng.random(rows.size)), len(idx) - 1)]
+    return out
+
+
+def _revisit_favourites(
+    product: np.ndarray,
+    users: np.ndarray,
+    preferred: np.ndarray,
+    departments,
+    by_dept,
+    products: list[Product],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Individual taste: each shopper has ``FAVOURITES`` favourite styles in their preferred departments, and a
+    ``REVISIT_SHARE`` of their product rows go back to one of them, in any of its colours (shoppers return to
+    what they like and look at its other colours: what ``history`` and the collaborative methods can find)."""
+    n_users = preferred.shape[0]
+    fav_dept = preferred[
+        np.arange(n_users)[:, None], rng.integers(0, preferred.shape[1], (n_users, FAVOURITES))
+    ]
+    favourite = _pick_products(fav_dept.ravel(), departments, by_dept, rng).reshape(n_users, FAVOURITES)
+    style_of = np.array([p.style for p in products])
+    colours = {}
+    for i, style in enumerate(style_of):
+        colours.setdefault(int(style), []).append(i)
+    revisit = rng.random(len(product)) < REVISIT_SHARE
+    chosen = favourite[users[revisit], rng.integers(0, FAVOURITES, int(revisit.sum()))]
+    out = product.copy()
+    out[revisit] = [int(rng.choice(colours[int(style_of[c])])) for c in chosen]
     return out
 
 
@@ -133,6 +166,9 @@ def make_events(
         rng.integers(0, len(departments), size=n_regular),
     )
     product = _pick_products(dept, departments, by_dept, rng)
+    product = _revisit_favourites(
+        product, users, seg_prefs[user_segment], departments, by_dept, products, rng
+    )
     second = np.where(rng.random(n_regular) < 0.02, _pick_products(dept, departments, by_dept, rng), -1)
     event_name = np.where(
         is_noise,
