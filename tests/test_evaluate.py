@@ -108,7 +108,7 @@ def test_the_segment_oracle_beats_popularity_which_beats_random(evaluation):
         assert v["random"] == "worse", population
 
 
-PERSONAL_METHODS = ("user_cf", "item_cf", "profile", "history", "popular_segment")
+PERSONAL_METHODS = ("user_cf", "item_cf", "profile", "history", "two_tower", "popular_segment")
 
 
 @pytest.mark.parametrize("method", PERSONAL_METHODS)

@@ -42,6 +42,8 @@ def test_a_known_shopper_gets_the_configured_method_with_reasons(router):
     assert {p.source for p in picks} <= {"history", "popular"}
     # a1 bought d1, d2, d4 and pop: bought items are left out by default, so popularity fills the list
     assert not set(ids(picks)) & {"d1", "d2", "d4", "pop"}
+    padding = [p for p in picks if p.source == "popular"]
+    assert padding and all(p.reason == "popular with 18-24 in Cairo" for p in padding)  # their segment's
     path, picks = router.recommend("a1", n=2, exclude_bought=False)
     assert picks[0].source == "history" and picks[0].reason == "you bought it before"
     path, picks = router.recommend("stranger", n=1, demographics={"age_group": "18-24", "region": "Aswan"})
@@ -86,3 +88,15 @@ def test_filters_and_bad_input(router):
         router.log_interaction("x", "nope", "view")
     with pytest.raises(InputError, match="n must be between"):
         router.recommend("a1", n=0)
+
+
+def test_the_two_tower_method_serves_a_known_shopper(router):
+    from atelier.models.two_tower import TwoTower
+
+    router.models["two_tower"] = TwoTower(dimension=8, epochs=30, batch_size=16, learning_rate=0.01).fit(
+        router.data
+    )
+    path, picks = router.recommend("a1", n=3, method="two_tower")
+    assert path == "known" and len(picks) == 3
+    assert all(p.source == "two_tower" and p.reason.startswith("picked for you") for p in picks)
+    assert not set(ids(picks)) & {"d1", "d2", "d4", "pop"}  # bought: left out

@@ -274,10 +274,26 @@ class PersonalSettings(_Section):
     history_half_life_days: float | None = Field(90.0, gt=0)
     variant_weight: float = Field(0.5, ge=0)
     segment_columns: list[str] = Field(default_factory=lambda: ["age_group", "region"], min_length=1)
-    method: Literal["history", "user_cf", "item_cf", "profile"] = "history"
-    serve: list[Literal["history", "user_cf", "item_cf", "profile"]] = Field(
-        default_factory=lambda: ["history", "user_cf", "item_cf", "profile"], min_length=1
+    method: Literal["history", "user_cf", "item_cf", "profile", "two_tower"] = "history"
+    serve: list[Literal["history", "user_cf", "item_cf", "profile", "two_tower"]] = Field(
+        default_factory=lambda: ["history", "user_cf", "item_cf", "profile", "two_tower"], min_length=1
     )
+
+
+class TwoTowerSettings(_Section):
+    """Personalized Picks' two-tower model: its size and how it is trained."""
+
+    dimension: int = Field(64, ge=2)
+    objective: Literal["mse", "softmax"] = "mse"
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(1024, ge=2)
+    learning_rate: float = Field(1e-3, gt=0)
+    negatives: int = Field(4, ge=1)
+    patience: int = Field(2, ge=1)
+    validation_share: float = Field(0.1, ge=0, lt=1)
+    history: int = Field(20, ge=1)
+    content_dimension: int = Field(32, ge=0)
+    seed: int = 0
 
 
 Widget = Literal["together", "similar", "personal"]
@@ -333,6 +349,7 @@ class Settings(BaseSettings):
     together: TogetherSettings = Field(default_factory=TogetherSettings)
     similar: SimilarSettings = Field(default_factory=SimilarSettings)
     personal: PersonalSettings = Field(default_factory=PersonalSettings)
+    two_tower: TwoTowerSettings = Field(default_factory=TwoTowerSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
 
     @classmethod

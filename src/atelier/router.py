@@ -37,6 +37,7 @@ METHOD_REASONS = {
     "item_cf": "bought by shoppers who bought what you looked at",
     "profile": "close to your style",
     "history": "you bought it before",
+    "two_tower": "picked for you from your style and shoppers like you",
 }
 
 
@@ -170,11 +171,12 @@ class PersonalRouter:
         own = set(rows.indices.tolist())
         groups, titles = self.groups, self.titles
         own_groups = {groups[i] for i in own}
+        padded = self.models[method].pads_with_popularity
         out = []
         for item, score in zip(items, scores, strict=True):
             if item < 0:
                 break
-            if score <= PAD_CEILING:
+            if padded and score <= PAD_CEILING:
                 source, reason = "popular", padding
             elif method == "history" and item not in own and groups[item] in own_groups:
                 source, reason = (

@@ -27,6 +27,7 @@ from atelier.models.profile import Profile
 from atelier.models.similar import SimilarStyles
 from atelier.models.together import PairRules
 from atelier.models.together_chain import TogetherChain
+from atelier.models.two_tower import TwoTower
 
 
 def _pairs(s: Settings) -> PairRules:
@@ -58,6 +59,16 @@ def hybrid_parts(s: Settings) -> dict[str, Encoder]:
 
 def _clip(s: Settings) -> ClipEncoder:
     return ClipEncoder(s.similar.clip_model, s.similar.text_fields, s.similar.batch_size)
+
+
+def _two_tower(s: Settings) -> TwoTower:
+    t = s.two_tower
+    return TwoTower(
+        t.dimension, t.objective, t.epochs, t.batch_size, t.learning_rate, t.negatives, t.patience,
+        t.validation_share, t.history, s.personal.half_life_days,
+        hybrid_parts(s).get(s.personal.profile_encoder, s.personal.profile_encoder), t.content_dimension,
+        s.personal.exclude_seen, t.seed,
+    )  # fmt: skip
 
 
 def _hybrid(s: Settings) -> HybridEncoder:
@@ -125,6 +136,7 @@ REGISTRY: dict[str, tuple[type[Recommender], Callable[[Settings], Recommender]]]
         ),
     ),
     "popular_segment": (SegmentPopular, lambda s: SegmentPopular(s.personal.segment_columns)),
+    "two_tower": (TwoTower, lambda s: _two_tower(s)),
     "chain": (
         TogetherChain,
         lambda s: TogetherChain(

@@ -39,6 +39,8 @@ class Recommender:
     handles_cold_users: ClassVar[bool] = False
     #: whether the model learns from interactions (a catalogue without any events cannot fit it)
     needs_interactions: ClassVar[bool] = True
+    #: whether scores at or below ``2 * POPULARITY_PAD`` are popularity padding rather than the method's own
+    pads_with_popularity: ClassVar[bool] = False
 
     n_users_: int
     n_items_: int

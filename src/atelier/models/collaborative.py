@@ -28,6 +28,7 @@ ITEMS_PER_PRODUCT = 2048
 class _Collaborative(Recommender):
     widgets = frozenset({"personal"})
     handles_cold_users = True
+    pads_with_popularity = True
 
     def __init__(self, neighbours: int, half_life_days: float | None = None, exclude_seen: bool = True):
         self.neighbours = neighbours

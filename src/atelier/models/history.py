@@ -25,6 +25,7 @@ class History(Recommender):
     name = "history"
     widgets = frozenset({"personal"})
     handles_cold_users = True
+    pads_with_popularity = True
 
     def __init__(
         self,

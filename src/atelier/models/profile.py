@@ -30,6 +30,7 @@ class Profile(Recommender):
     name = "profile"
     widgets = frozenset({"personal"})
     handles_cold_users = True
+    pads_with_popularity = True
 
     def __init__(
         self,
