@@ -40,12 +40,13 @@ class Towers(nn.Module):
         super().__init__()
         d = sizes.dimension
         self.sizes = sizes
-        self.user_id = nn.Embedding(sizes.user_ids, d)
+        # The id tables have a row per shopper or item: sparse gradients update only the rows a batch touches.
+        self.user_id = nn.Embedding(sizes.user_ids, d, sparse=True)
         self.age = nn.Embedding(sizes.ages, CATEGORY_DIMENSION)
         self.region = nn.Embedding(sizes.regions, CATEGORY_DIMENSION)
-        self.history = nn.EmbeddingBag(sizes.item_ids, d, mode="sum")
+        self.history = nn.EmbeddingBag(sizes.item_ids, d, mode="sum", sparse=True)
         self.user_mlp = _mlp(2 * d + 2 * CATEGORY_DIMENSION, d)
-        self.item_id = nn.Embedding(sizes.item_ids, d)
+        self.item_id = nn.Embedding(sizes.item_ids, d, sparse=True)
         self.categories = nn.ModuleList(nn.Embedding(n, CATEGORY_DIMENSION) for n in sizes.item_categories)
         self.content = nn.Linear(sizes.content, d) if sizes.content else None
         width = d + CATEGORY_DIMENSION * len(sizes.item_categories) + (d if sizes.content else 0)
@@ -169,7 +170,7 @@ def train(
     log_q = _log_frequencies(items[fit], pairs.shape[1])
 
     towers = Towers(sizes)
-    optimiser = torch.optim.Adam(towers.parameters(), lr=settings.learning_rate)
+    optimiser = _Adam(towers, settings.learning_rate)
     best, best_loss, best_epoch, waited = copy.deepcopy(towers.state_dict()), np.inf, 0, 0
     epoch_seconds: list[float] = []
     losses: list[float] = []
@@ -202,6 +203,27 @@ def train(
     towers.load_state_dict(best)
     towers.eval()
     return Trained(towers, epoch_seconds, losses, best_epoch)
+
+
+class _Adam:
+    """Adam for the dense layers and its sparse variant for the id tables (the same update, on touched rows)."""
+
+    def __init__(self, towers: Towers, learning_rate: float):
+        tables = {id(t.weight) for t in (towers.user_id, towers.item_id, towers.history)}
+        sparse = [p for p in towers.parameters() if id(p) in tables]
+        dense = [p for p in towers.parameters() if id(p) not in tables]
+        self.optimisers = [
+            torch.optim.SparseAdam(sparse, lr=learning_rate),
+            torch.optim.Adam(dense, lr=learning_rate),
+        ]
+
+    def zero_grad(self) -> None:
+        for optimiser in self.optimisers:
+            optimiser.zero_grad()
+
+    def step(self) -> None:
+        for optimiser in self.optimisers:
+            optimiser.step()
 
 
 def _loss(towers, features, history, users, items, negatives, log_q, settings: Training) -> torch.Tensor:

@@ -119,7 +119,9 @@ class TwoTower(Recommender):
         vectors, encoded = self.encoder.fit_encode(data.products)
         width = min(self.content_dimension, vectors.shape[1] - 1, data.n_items - 1)
         if width >= 1 and (sp.issparse(vectors) or vectors.shape[1] > self.content_dimension):
-            with np.errstate(invalid="ignore"):  # a catalogue without variance makes its explained-variance ratio 0/0
+            with np.errstate(
+                invalid="ignore"
+            ):  # a catalogue without variance makes its explained-variance ratio 0/0
                 vectors = TruncatedSVD(width, random_state=self.seed).fit_transform(vectors)
         vectors = np.asarray(vectors.toarray() if sp.issparse(vectors) else vectors, dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
