@@ -6,7 +6,8 @@ belong to 50 taste clusters of 400 items each (80% of a shopper's events fall in
 globally popular items, both Zipf-skewed); kinds view / bag / purchase weigh 1 / 4 / 5. Latency is measured one
 shopper at a time, as a shop page asks, over ``--queries`` random shoppers with interactions. Peak memory is the
 largest allocation traced by ``tracemalloc`` during the fit (numpy and scipy report theirs to it; torch does
-not, so the process's peak resident memory after each fit is printed too). The two-tower model trains for
+not, so the process's peak resident memory after each fit is printed too; the two-tower fit is not traced, as
+tracing slows its training loop). The two-tower model trains for
 ``--tower-epochs`` epochs (its time per epoch is what scales; early stopping decides how many a shop runs).
 
     .venv/bin/python benchmarks/personal.py --users 100000 --items 20000 --interactions 2000000
@@ -96,13 +97,18 @@ def synthetic_shop(n_users: int, n_items: int, n_interactions: int, seed: int = 
 
 
 def measure(
-    name: str, fit: Callable[[], object], recommend: Callable[[int], object], users: np.ndarray
+    name: str,
+    fit: Callable[[], object],
+    recommend: Callable[[int], object],
+    users: np.ndarray,
+    trace: bool = True,
 ) -> dict:
-    tracemalloc.start()
+    if trace:
+        tracemalloc.start()
     started = time.perf_counter()
     fit()
     fit_s = time.perf_counter() - started
-    _, peak = tracemalloc.get_traced_memory()
+    peak = tracemalloc.get_traced_memory()[1] if trace else float("nan")
     tracemalloc.stop()
     recommend(int(users[0]))  # warm up
     latencies = []
@@ -133,6 +139,8 @@ def atelier_rows(data, users: np.ndarray, tower_epochs: int) -> tuple[list[dict]
                 lambda model=model: model.fit(data),
                 lambda u, model=model: model.recommend(np.array([u]), 10),
                 users,
+                trace=name
+                != "two_tower",  # tracing every Python allocation would slow its training loop 1.5x
             )
         )
         print(f"  {name}: done", flush=True)

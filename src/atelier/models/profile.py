@@ -99,7 +99,7 @@ class Profile(Recommender):
         return scores
 
     def _item_scores(self, profiles) -> np.ndarray:
-        scores = _dense(profiles @ self.vectors_.T)
+        scores = _dense(profiles @ self._transposed_vectors())
         # cosine in [-1, 1] -> [0, 2] for items with a vector, so "no vector" (0) ranks below any of them
         has_profile = _dense(abs(profiles).sum(axis=1)).ravel() > 0
         return np.where(self.encoded_ & has_profile[:, None], scores + 1.0, 0.0)
@@ -109,19 +109,39 @@ class Profile(Recommender):
         out = np.zeros((len(users), self.matrix_.shape[1]))
         for start in range(0, len(users), USERS_PER_PRODUCT):
             batch = slice(start, start + USERS_PER_PRODUCT)
-            similar = _dense(profiles[batch] @ everyone.T)
+            similar = _dense(profiles[batch] @ everyone)
             known = np.flatnonzero(users[batch] >= 0)
             similar[known, users[batch][known]] = 0.0  # a shopper is not their own neighbour
-            nearest = top_n_per_row(sp.csr_matrix(np.maximum(similar, 0.0)), self.neighbours)
+            nearest = top_n_per_row(_at_least_nth(similar, self.neighbours), self.neighbours)
             out[batch] = np.asarray((nearest @ self._taken).todense())
         return out
 
-    def _all_profiles(self) -> np.ndarray:
-        """Every training shopper's profile and unit interaction row, made once."""
+    def _all_profiles(self) -> np.ndarray | sp.csr_matrix:
+        """Every training shopper's profile (features x shoppers, ready to multiply) and unit interaction row, made
+        once: transposing 100k sparse profiles on each request would cost more than the product itself."""
         if getattr(self, "_everyone", None) is None:
-            self._everyone = self.profiles(self.matrix_)
+            everyone = self.profiles(self.matrix_).T
+            self._everyone = everyone.tocsr() if sp.issparse(everyone) else np.ascontiguousarray(everyone)
             self._taken = row_normalised(self.matrix_)
         return self._everyone
+
+    def _transposed_vectors(self) -> np.ndarray | sp.csr_matrix:
+        """Item vectors as features x items, made once (as CSR when sparse)."""
+        if getattr(self, "_by_feature", None) is None:
+            vectors = self.vectors_.T
+            self._by_feature = vectors.tocsr() if sp.issparse(vectors) else np.ascontiguousarray(vectors)
+        return self._by_feature
+
+
+def _at_least_nth(similar: np.ndarray, n: int) -> sp.csr_matrix:
+    """The positive entries of each dense row at least as large as its n-th largest, as CSR: converting all
+    100k similarities of a row to sparse would cost more than choosing among the few kept (ties stay in, for
+    ``top_n_per_row`` to break by column)."""
+    if similar.shape[1] > n:
+        nth = np.partition(similar, similar.shape[1] - n, axis=1)[:, similar.shape[1] - n]
+        similar = np.where(similar >= nth[:, None], similar, 0.0)
+    rows, cols = np.nonzero(similar > 0)
+    return sp.csr_matrix((similar[rows, cols], (rows, cols)), shape=similar.shape)
 
 
 def _dense(matrix) -> np.ndarray:
