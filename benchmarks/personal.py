@@ -186,7 +186,7 @@ def implicit_rows(data, users: np.ndarray) -> list[dict]:
 
 def table(rows: Sequence[dict], peers: Sequence[dict]) -> str:
     lines = [
-        "| method | fit s | p50 ms | p99 ms | peak MB (fit, traced) | process peak RSS MB | p99 target |",
+        "| method | fit s | p50 ms | p99 ms | peak MB (fit, traced) | process RSS high-water MB | p99 target |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in [*rows, *peers]:

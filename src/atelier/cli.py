@@ -251,7 +251,9 @@ def recommend(
     price_max: Annotated[float | None, typer.Option(help="similar: highest price")] = None,
     method: Annotated[
         str | None,
-        typer.Option(help="user: the method for a known shopper (history, user_cf, item_cf, profile, two_tower)"),
+        typer.Option(
+            help="user: the method for a known shopper (history, user_cf, item_cf, profile, two_tower)"
+        ),
     ] = None,
     age_group: Annotated[str | None, typer.Option(help="user: a new shopper's age group, e.g. 25-34")] = None,
     region: Annotated[str | None, typer.Option(help="user: a new shopper's region")] = None,

@@ -290,7 +290,7 @@ class TwoTowerSettings(_Section):
     learning_rate: float = Field(1e-3, gt=0)
     negatives: int = Field(4, ge=1)
     patience: int = Field(2, ge=1)
-    validation_share: float = Field(0.1, ge=0, lt=1)
+    validation_share: float = Field(0.1, ge=0, le=0.5)
     history: int = Field(20, ge=1)
     content_dimension: int = Field(32, ge=0)
     seed: int = 0

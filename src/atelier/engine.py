@@ -294,7 +294,8 @@ def _load_router(folder: Path, manifest: dict, catalogue: pl.DataFrame) -> Perso
         pl.read_parquet(folder / "personal" / "interactions.parquet"),
     )
     models = {
-        name: REGISTRY[name][0].load(folder / "personal" / name) for name in manifest["widgets"]["personal"]
+        name: REGISTRY[name][0].load(folder / "personal" / name).warm()
+        for name in manifest["widgets"]["personal"]
     }
     return PersonalRouter(
         data, models, settings.personal.method, kind_weights(settings.ingest.interaction_rules)

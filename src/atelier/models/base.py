@@ -147,6 +147,11 @@ class Recommender:
     def _score_queries(self, queries: sp.csr_matrix) -> np.ndarray:
         raise NotImplementedError(f"model {self.name!r} does not rank items for item queries")
 
+    def warm(self) -> Self:
+        """Build the caches a first request would otherwise build (a served model calls it once, after loading)."""
+        self._check_fitted()
+        return self
+
     # -- persistence ---------------------------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments (scikit-learn style): what ``save`` writes beside the learned state."""

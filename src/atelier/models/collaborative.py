@@ -3,9 +3,10 @@
 - ``user_cf``: cosine similarity between users' interaction vectors, the top ``neighbours`` of each user, their
   weighted items summed (the seeds' method). Computed on demand, a few users at a time, with sparse products:
   nothing users x users is ever stored, so it scales to 100k users.
-- ``item_cf``: cosine similarity between items' columns (who interacted with them), the top ``neighbours`` of
-  each item kept; a user's score for an item sums the similarities to the items they touched. It ranks for a
-  new shopper with a few events as well (``related`` on those events): the seeds' path for new users.
+- ``item_cf``: asymmetric cosine between items' columns (who interacted with them; ``alpha`` 0.5 is the plain
+  cosine, larger keeps popular partners ahead), the top ``neighbours`` of each item kept; a user's score for an
+  item sums the similarities to the items they touched. It ranks for a new shopper with a few events as well
+  (``related`` on those events): the seeds' path for new users.
 
 Both pad their lists with popularity, so a shopper whose neighbours offer little still gets a full list, and
 leave out what the shopper already has (``exclude_seen``).
@@ -66,6 +67,11 @@ class UserCF(_Collaborative):
     def _score_rows(self, rows: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
         return self._scores(rows, users)
 
+    def warm(self) -> UserCF:
+        super().warm()
+        self._by_item()
+        return self
+
     def _by_item(self) -> sp.csr_matrix:
         """Items x users unit rows, made once: multiplying by ``unit_rows_.T`` would convert 2M entries per request."""
         if getattr(self, "_unit_by_item", None) is None:
@@ -88,7 +94,8 @@ class UserCF(_Collaborative):
 
 
 class ItemCF(_Collaborative):
-    """Items most co-interacted with the shopper's items (cosine between item columns, top ``neighbours`` kept)."""
+    """Items most co-interacted with the shopper's items (asymmetric cosine between item columns, top
+    ``neighbours`` kept)."""
 
     name = "item_cf"
 

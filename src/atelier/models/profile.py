@@ -21,7 +21,7 @@ from atelier.features.dataset import Dataset
 from atelier.features.user_items import popularity_pad, row_normalised, top_n_per_row, weighted_matrix
 from atelier.models.base import Recommender
 
-USERS_PER_PRODUCT = 256
+USERS_PER_PRODUCT = 64  # shoppers whose neighbours are found together: 64 x 100k similarities, about 50 MB
 
 
 class Profile(Recommender):
@@ -97,6 +97,13 @@ class Profile(Recommender):
             part = rows.tocoo()
             scores[part.row, part.col] = -np.inf
         return scores
+
+    def warm(self) -> Profile:
+        super().warm()
+        self._transposed_vectors()
+        if self.mode != "items":
+            self._all_profiles()
+        return self
 
     def _item_scores(self, profiles) -> np.ndarray:
         scores = _dense(profiles @ self._transposed_vectors())

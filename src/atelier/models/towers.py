@@ -41,18 +41,22 @@ class Towers(nn.Module):
         d = sizes.dimension
         self.sizes = sizes
         # The id tables have a row per shopper or item: sparse gradients update only the rows a batch touches.
-        self.user_id = nn.Embedding(sizes.user_ids, d, sparse=True)
+        # Row 0 (an unknown shopper or an item nobody took) stays zero: training never sees it, so such a shopper
+        # is read from demographics and history alone, and such an item from its columns and content alone.
+        self.user_id = nn.Embedding(sizes.user_ids, d, sparse=True, padding_idx=0)
         self.age = nn.Embedding(sizes.ages, CATEGORY_DIMENSION)
         self.region = nn.Embedding(sizes.regions, CATEGORY_DIMENSION)
-        self.history = nn.EmbeddingBag(sizes.item_ids, d, mode="sum", sparse=True)
+        self.history = nn.EmbeddingBag(sizes.item_ids, d, mode="sum", sparse=True, padding_idx=0)
         self.user_mlp = _mlp(2 * d + 2 * CATEGORY_DIMENSION, d)
-        self.item_id = nn.Embedding(sizes.item_ids, d, sparse=True)
+        self.item_id = nn.Embedding(sizes.item_ids, d, sparse=True, padding_idx=0)
         self.categories = nn.ModuleList(nn.Embedding(n, CATEGORY_DIMENSION) for n in sizes.item_categories)
         self.content = nn.Linear(sizes.content, d) if sizes.content else None
         width = d + CATEGORY_DIMENSION * len(sizes.item_categories) + (d if sizes.content else 0)
         self.item_mlp = _mlp(width, d)
         for table in (self.user_id, self.item_id, self.history):
             nn.init.normal_(table.weight, std=0.05)
+            with torch.no_grad():
+                table.weight[0].zero_()
 
     def users(self, batch: UserBatch) -> torch.Tensor:
         """Shopper vectors (batch x dimension)."""
@@ -160,7 +164,8 @@ def train(
     rng = np.random.default_rng(settings.seed)
     n_pairs = pairs.nnz
     order = rng.permutation(n_pairs)
-    n_valid = round(n_pairs * settings.validation_share) if n_pairs >= 20 else 0
+    # at least one pair is left to learn from, whatever the share
+    n_valid = min(round(n_pairs * settings.validation_share), n_pairs - 1) if n_pairs >= 20 else 0
     valid, fit = order[:n_valid], order[n_valid:]
     users, items, weights = pairs.row, pairs.col, pairs.data
     # The history the towers read while training comes from the training pairs only.

@@ -7,10 +7,10 @@ error (1 for a (shopper, item) pair that happened, 0 for ``negatives`` sampled i
 ``objective="softmax"``, an in-batch sampled softmax; a ``validation_share`` of the pairs is held out and
 training stops once its loss has not improved for ``patience`` epochs (the best epoch's weights are kept).
 
-A shopper without training interactions, or a newcomer known by a few live events, gets the unknown-id vector
-plus what their demographics and history say; an item nobody took yet is scored from its catalogue columns and
-content alone, so new arrivals can be recommended. The network lives in :mod:`atelier.models.towers` and torch
-is imported only when the model is fitted or loaded.
+A shopper without training interactions is read from their demographics and history alone (the unknown id
+row stays zero), a newcomer known only by live events from those events; an item nobody took yet is scored from
+its catalogue columns and content alone, so new arrivals can be recommended. The network lives in
+:mod:`atelier.models.towers` and torch is imported only when the model is fitted or loaded.
 """
 
 from __future__ import annotations
