@@ -69,3 +69,13 @@ def ingested(sample_shop, tmp_path_factory):
     out = tmp_path_factory.mktemp("data")
     report = ingest("twentytoo", [sample_shop.products, *sample_shop.events], out, load_settings())
     return out, report
+
+
+@pytest.fixture(scope="session")
+def artifacts(ingested, tmp_path_factory):
+    """The sample shop's artefact folder, every widget trained with default settings."""
+    from atelier.pipeline import train
+
+    folder = tmp_path_factory.mktemp("artifacts")
+    train(ingested[0], folder, load_settings())
+    return folder

@@ -14,13 +14,6 @@ from cli_support import atelier
 
 
 @pytest.fixture(scope="module")
-def artifacts(ingested, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("artifacts")
-    train(ingested[0], folder, load_settings())
-    return folder
-
-
-@pytest.fixture(scope="module")
 def engine(artifacts) -> Engine:
     return Engine.load(artifacts)
 

@@ -284,6 +284,22 @@ def recommend(
 
 
 @app.command()
+def serve(
+    artifacts: Annotated[Path, typer.Argument(help="artefact folder written by `atelier train`")],
+    host: Annotated[str, typer.Option(help="address to listen on (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Serve the REST API (/v1/..., OpenAPI at /openapi.json, docs at /docs) over an artefact folder."""
+    import uvicorn
+
+    from atelier.api import create_app
+
+    application = create_app(artifacts)
+    log.info("serving %s at http://%s:%s (API docs at /docs)", artifacts, host, port)
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@app.command()
 def demo(
     workdir: Annotated[Path, typer.Option(help="where the sample shop and its data go")] = Path("var/demo"),
     config: ConfigOption = None,

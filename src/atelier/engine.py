@@ -22,6 +22,12 @@ from atelier.pipeline import ARTIFACT_FORMAT
 from atelier.recommendation import MAX_N, Recommendation
 from atelier.router import PersonalRouter
 
+#: what a product card holds, when the catalogue has it
+CARD_FIELDS = (
+    "product_id", "title", "brand", "department", "color", "target_audience", "price", "currency",
+    "is_available", "image_urls",
+)  # fmt: skip
+
 
 class Engine:
     """Loads an artefact folder written by ``atelier train`` and answers the widgets."""
@@ -74,6 +80,38 @@ class Engine:
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(f"{folder}: incomplete or damaged artefacts ({exc}): train them again") from None
         return cls(folder, manifest, catalogue, together, similar, personal)
+
+    @property
+    def widgets(self) -> list[str]:
+        """The widgets these artefacts serve."""
+        return list(self.manifest["widgets"])
+
+    # -- the catalogue -------------------------------------------------------------------------------------------
+    def product(self, product_id: str) -> dict:
+        """One product's card: id, title, brand, department, colour, price, availability, picture URLs."""
+        return self._card(self.items.one(product_id, "product"))
+
+    def _card(self, item: int) -> dict:
+        row = self.catalogue.row(item, named=True)
+        return {key: row.get(key) for key in CARD_FIELDS} | {"has_picture": bool(row.get("image_path"))}
+
+    def search(self, query: str, n: int = 10) -> list[dict]:
+        """Products whose title holds ``query`` (any case), titles that start with it first: the storefront's
+        title search and its suggestions."""
+        _check_n(n)
+        text = query.strip().lower()
+        if not text:
+            raise InputError("q must hold at least one non-space character")
+        titles = self.catalogue["title"].fill_null("").str.to_lowercase()
+        found = pl.DataFrame({"row": np.arange(len(titles)), "title": titles}).filter(
+            pl.col("title").str.contains(text, literal=True)
+        )
+        ranked = found.sort(
+            [pl.col("title").str.starts_with(text), pl.col("title").str.len_chars()],
+            descending=[True, False],
+            maintain_order=True,
+        )
+        return [self._card(r) for r in ranked["row"].head(n).to_list()]
 
     # -- Personalized Picks --------------------------------------------------------------------------------------
     def personal(

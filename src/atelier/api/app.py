@@ -1,0 +1,147 @@
+"""The REST API of DESIGN.md (``/v1/...``, OpenAPI at ``/openapi.json``): each route asks the engine and shapes
+its answer; no route holds logic of its own.
+
+Errors: an unknown id answers 404 naming it, a bad parameter 422, never a 500 for bad input (the engine's
+domain errors carry their HTTP status).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from atelier import __version__
+from atelier.engine import Engine
+from atelier.errors import AtelierError
+from atelier.recommendation import MAX_N, Recommendation
+
+N = Annotated[int, Query(ge=1, le=MAX_N, description="how many picks")]
+
+
+class Pick(BaseModel):
+    """One recommended product, the source that produced it and why (rule figures for a pair rule)."""
+
+    product_id: str
+    score: float
+    source: str
+    reason: str
+    support: float | None = None
+    confidence: float | None = None
+    lift: float | None = None
+    count: int | None = None
+
+
+class ProductPicks(BaseModel):
+    product_id: str
+    recommendations: list[Pick]
+
+
+class UserPicks(BaseModel):
+    user_id: str
+    path: str
+    recommendations: list[Pick]
+
+
+class Product(BaseModel):
+    product_id: str
+    title: str | None = None
+    brand: str | None = None
+    department: str | None = None
+    color: str | None = None
+    target_audience: str | None = None
+    price: float | None = None
+    currency: str | None = None
+    is_available: bool | None = None
+    image_urls: list[str] | None = None
+    has_picture: bool = False
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    artifacts: str
+    widgets: list[str]
+
+
+def create_app(artifacts: str | Path | Engine) -> FastAPI:
+    """The API over an artefact folder (loaded once, here) or an engine already loaded."""
+    engine = artifacts if isinstance(artifacts, Engine) else Engine.load(artifacts)
+    app = FastAPI(
+        title="Atelier",
+        version=__version__,
+        description="Top Picks Together, Similar Styles and Personalized Picks for a fashion shop.",
+    )
+    app.state.engine = engine
+
+    @app.exception_handler(AtelierError)
+    async def domain_error(_: Request, error: AtelierError) -> JSONResponse:
+        return JSONResponse(status_code=error.http_status, content={"detail": str(error)})
+
+    @app.get("/healthz", response_model=Health, tags=["service"])
+    def healthz() -> Health:
+        """Live and ready: the artefacts are loaded and answer."""
+        current: Engine = app.state.engine
+        return Health(
+            status="ok", version=__version__, artifacts=str(current.folder), widgets=sorted(current.widgets)
+        )
+
+    @app.get("/v1/products", response_model=list[Product], tags=["catalogue"])
+    def search_products(q: Annotated[str, Query(min_length=1, max_length=200)], n: N = 10) -> list[dict]:
+        """Title search (any case; titles that start with ``q`` first): the storefront's suggestions."""
+        return app.state.engine.search(q, n)
+
+    @app.get("/v1/products/{product_id}", response_model=Product, tags=["catalogue"])
+    def product(product_id: str) -> dict:
+        """One product's card."""
+        return app.state.engine.product(product_id)
+
+    @app.get("/v1/products/{product_id}/together", response_model=ProductPicks, tags=["widgets"])
+    def together(
+        product_id: str, n: N = 10, in_stock: bool = False, exclude_department: bool = False
+    ) -> ProductPicks:
+        """Top Picks Together: what is bought with the product, each pick with its rule figures and reason."""
+        picks = app.state.engine.together(product_id, n, in_stock, exclude_department)
+        return ProductPicks(product_id=product_id, recommendations=_picks(picks))
+
+    @app.get("/v1/products/{product_id}/similar", response_model=ProductPicks, tags=["widgets"])
+    def similar(
+        product_id: str,
+        n: N = 10,
+        model: Annotated[str | None, Query(max_length=100, description="a trained encoder")] = None,
+        in_stock: bool = False,
+        same_audience: bool = False,
+        price_min: Annotated[float | None, Query(ge=0)] = None,
+        price_max: Annotated[float | None, Query(ge=0)] = None,
+    ) -> ProductPicks:
+        """Similar Styles: look-alikes by the chosen encoder (default: the first trained)."""
+        picks = app.state.engine.similar(product_id, n, model, in_stock, same_audience, price_min, price_max)
+        return ProductPicks(product_id=product_id, recommendations=_picks(picks))
+
+    @app.get("/v1/users/{user_id}/recommendations", response_model=UserPicks, tags=["widgets"])
+    def recommendations(
+        user_id: str,
+        n: N = 10,
+        method: Annotated[str | None, Query(max_length=100, description="for a known shopper")] = None,
+        age_group: Annotated[str | None, Query(max_length=100)] = None,
+        region: Annotated[str | None, Query(max_length=200)] = None,
+        department: Annotated[str | None, Query(max_length=200)] = None,
+        in_stock: bool = False,
+        keep_bought: bool = False,
+    ) -> UserPicks:
+        """Personalized Picks: the router chooses the source by who the shopper is (an unknown id is a new
+        shopper, not an error) and says which path it took."""
+        demographics = {"age_group": age_group, "region": region}
+        path, picks = app.state.engine.personal(
+            user_id, n, method, demographics, not keep_bought, in_stock, department
+        )
+        return UserPicks(user_id=user_id, path=path, recommendations=_picks(picks))
+
+    return app
+
+
+def _picks(picks: list[Recommendation]) -> list[Pick]:
+    return [Pick(**p.as_dict()) for p in picks]
