@@ -28,6 +28,12 @@ class NotFoundError(AtelierError):
     http_status = 404
 
 
+class UnauthorizedError(AtelierError):
+    """A wrong password, an unknown session, a missing or wrong API key."""
+
+    http_status = 401
+
+
 class NotFittedError(AtelierError):
     """A model was asked for recommendations (or saved) before ``fit``."""
 
