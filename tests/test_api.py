@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from fastapi.testclient import TestClient
 
 from atelier.api import create_app
 from atelier.engine import Engine
+from atelier.store.sql import Store, sqlite_url
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +19,9 @@ def engine(artifacts) -> Engine:
 
 
 @pytest.fixture(scope="module")
-def client(engine):
-    with TestClient(create_app(engine)) as test_client:
+def client(engine, tmp_path_factory):
+    store = Store(sqlite_url(tmp_path_factory.mktemp("store") / "api.db"))
+    with TestClient(create_app(engine, store=store)) as test_client:
         yield test_client
 
 
@@ -113,7 +116,7 @@ def test_openapi_documents_every_route(client):
     } <= set(paths)
 
 
-def test_atelier_serve_answers_on_loopback_and_stops(artifacts):
+def test_atelier_serve_answers_on_loopback_and_stops(artifacts, tmp_path):
     import socket
     import subprocess
     import sys
@@ -129,6 +132,7 @@ def test_atelier_serve_answers_on_loopback_and_stops(artifacts):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=os.environ | {"ATELIER_SERVICE__STORE_URL": sqlite_url(tmp_path / "serve.db")},
     )
     try:
         deadline = time.monotonic() + 120

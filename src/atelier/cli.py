@@ -14,7 +14,7 @@ from rich.logging import RichHandler
 
 from atelier import __version__
 from atelier.config import load_settings, with_section
-from atelier.errors import AtelierError, InputError
+from atelier.errors import AtelierError, InputError, NotFoundError
 
 app = typer.Typer(
     name="atelier",
@@ -297,6 +297,37 @@ def serve(
     application = create_app(artifacts)
     log.info("serving %s at http://%s:%s (API docs at /docs)", artifacts, host, port)
     uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+api_keys = typer.Typer(
+    help="Keys for the API's write endpoints (events): kept hashed in the service's store."
+)
+app.add_typer(api_keys, name="api-key")
+
+
+@api_keys.command("create")
+def api_key_create(
+    name: Annotated[str, typer.Argument(help="who the key is for, e.g. shop-backend")],
+    config: ConfigOption = None,
+) -> None:
+    """Create a key and print it once (only its digest is stored: keep it safe)."""
+    from atelier.store.sql import Store
+
+    key = Store(load_settings(config).service.store_url).create_api_key(name)
+    out.print(key, highlight=False, markup=False)
+
+
+@api_keys.command("revoke")
+def api_key_revoke(
+    name: Annotated[str, typer.Argument(help="the key's name")],
+    config: ConfigOption = None,
+) -> None:
+    """Revoke the key of ``name``."""
+    from atelier.store.sql import Store
+
+    if not Store(load_settings(config).service.store_url).revoke_api_key(name):
+        raise NotFoundError(f"no API key named {name!r}")
+    log.info("revoked the API key %r", name)
 
 
 @app.command()

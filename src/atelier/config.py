@@ -190,6 +190,14 @@ class IngestSettings(_Section):
         return self
 
 
+class ServiceSettings(_Section):
+    """``atelier serve``: where the service keeps shoppers, sessions and events, and who may write."""
+
+    store_url: str = "sqlite:///var/service/atelier.db"
+    rate_limit_per_minute: int = Field(600, ge=1)
+    cookie_secure: bool = False
+
+
 class SampleSettings(_Section):
     """Size of the synthetic shop that ``atelier sample`` and ``atelier demo`` write."""
 
@@ -350,6 +358,7 @@ class Settings(BaseSettings):
     similar: SimilarSettings = Field(default_factory=SimilarSettings)
     personal: PersonalSettings = Field(default_factory=PersonalSettings)
     two_tower: TwoTowerSettings = Field(default_factory=TwoTowerSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
 
     @classmethod

@@ -133,6 +133,16 @@ class Engine:
         """A live event: it shapes the shopper's next Personalized Picks, without retraining."""
         self._router().log_interaction(user_id, product_id, kind)
 
+    def check_interaction(self, product_id: str, kind: str) -> None:
+        """Raise what ``log_interaction`` would (unknown product, unknown kind, no personal widget), changing
+        nothing: the service stores an event only once it is known to apply."""
+        router = self._router()
+        self.items.one(product_id, "product")
+        if kind not in router.kind_weights:
+            raise InputError(
+                f"unknown interaction kind {kind!r} (expected one of {', '.join(router.kind_weights)})"
+            )
+
     def _router(self) -> PersonalRouter:
         if self._personal is None:
             raise NotFoundError(

@@ -7,6 +7,7 @@ domain errors carry their HTTP status).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -15,9 +16,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from atelier import __version__
+from atelier.api import accounts
+from atelier.config import Settings, load_settings
 from atelier.engine import Engine
 from atelier.errors import AtelierError
 from atelier.recommendation import MAX_N, Recommendation
+from atelier.store.sql import Store
+
+log = logging.getLogger(__name__)
 
 N = Annotated[int, Query(ge=1, le=MAX_N, description="how many picks")]
 
@@ -67,19 +73,32 @@ class Health(BaseModel):
     widgets: list[str]
 
 
-def create_app(artifacts: str | Path | Engine) -> FastAPI:
-    """The API over an artefact folder (loaded once, here) or an engine already loaded."""
+def create_app(
+    artifacts: str | Path | Engine, settings: Settings | None = None, store: Store | None = None
+) -> FastAPI:
+    """The API over an artefact folder (loaded once, here) or an engine already loaded, with the store of
+    ``settings.service.store_url`` (or ``store``); the stored events are replayed into the engine."""
+    settings = settings or load_settings()
     engine = artifacts if isinstance(artifacts, Engine) else Engine.load(artifacts)
+    store = store or Store(settings.service.store_url)
     app = FastAPI(
         title="Atelier",
         version=__version__,
         description="Top Picks Together, Similar Styles and Personalized Picks for a fashion shop.",
     )
     app.state.engine = engine
+    app.state.store = store
+    app.state.settings = settings
+    app.state.rate_limiter = accounts.RateLimiter(settings.service.rate_limit_per_minute)
+    _replay(engine, store)
+    app.include_router(accounts.router)
 
     @app.exception_handler(AtelierError)
     async def domain_error(_: Request, error: AtelierError) -> JSONResponse:
-        return JSONResponse(status_code=error.http_status, content={"detail": str(error)})
+        headers = (
+            {"Retry-After": str(error.retry_after)} if isinstance(error, accounts.TooManyRequests) else None
+        )
+        return JSONResponse(status_code=error.http_status, content={"detail": str(error)}, headers=headers)
 
     @app.get("/healthz", response_model=Health, tags=["service"])
     def healthz() -> Health:
@@ -141,6 +160,21 @@ def create_app(artifacts: str | Path | Engine) -> FastAPI:
         return UserPicks(user_id=user_id, path=path, recommendations=_picks(picks))
 
     return app
+
+
+def _replay(engine: Engine, store: Store) -> None:
+    """Apply the stored events to the engine: what was acknowledged before a restart still counts."""
+    if "personal" not in engine.widgets:
+        return
+    applied = skipped = 0
+    for event in store.events():
+        try:
+            engine.log_interaction(event.user_id, event.product_id, event.kind)
+            applied += 1
+        except AtelierError:  # a product gone from the retrained catalogue
+            skipped += 1
+    if applied or skipped:
+        log.info("replayed %s stored events (%s name products these artefacts do not hold)", applied, skipped)
 
 
 def _picks(picks: list[Recommendation]) -> list[Pick]:

@@ -97,7 +97,10 @@ class Store:
 
     def __init__(self, url: str):
         try:
-            self.engine = sa.create_engine(url, pool_pre_ping=True)
+            parsed = sa.engine.make_url(url)
+            if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = sa.create_engine(parsed, pool_pre_ping=True)
         except (sa.exc.ArgumentError, ImportError) as error:
             raise InputError(f"store URL {url!r} is not usable ({error})") from None
         if self.engine.dialect.name == "sqlite":

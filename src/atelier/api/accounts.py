@@ -1,0 +1,166 @@
+"""The routes that write: sign-up, login and logout (a session cookie), and events (an API key, rate-limited).
+
+An event is stored (committed) before it is acknowledged, then applied to the engine, so it shapes that
+shopper's next Personalized Picks at once and survives a restart (the service replays the log at start).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Request, Response, status
+from pydantic import BaseModel, Field
+
+from atelier.errors import AtelierError, UnauthorizedError
+from atelier.store.sql import SESSION_DAYS, Shopper, Store
+
+SESSION_COOKIE = "atelier_session"
+Kind = Literal["view", "click", "wishlist", "bag", "purchase"]
+
+router = APIRouter()
+
+
+class SignUp(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: str = Field(min_length=8, max_length=200)
+    birthdate: date | None = None
+    city: str | None = Field(None, max_length=200)
+    region: str | None = Field(None, max_length=200)
+
+
+class LogIn(BaseModel):
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class ShopperOut(BaseModel):
+    user_id: str
+    email: str
+    name: str
+    birthdate: date | None = None
+    city: str | None = None
+    region: str | None = None
+
+
+class EventIn(BaseModel):
+    user_id: str = Field(min_length=1, max_length=64)
+    product_id: str = Field(min_length=1, max_length=128)
+    kind: Kind = "view"
+
+
+class EventAck(BaseModel):
+    event_id: int
+    user_id: str
+    product_id: str
+    kind: str
+
+
+class TooManyRequests(AtelierError):
+    http_status = 429
+
+    def __init__(self, retry_after: float):
+        super().__init__(f"rate limit reached: retry in {math.ceil(retry_after)} s")
+        self.retry_after = math.ceil(retry_after)
+
+
+class RateLimiter:
+    """A token bucket per API key: ``per_minute`` requests a minute, bursts up to that many."""
+
+    def __init__(self, per_minute: int):
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def take(self, key: str) -> None:
+        """Spend one token of ``key``'s bucket, or raise TooManyRequests with the wait."""
+        now = time.monotonic()
+        with self.lock:
+            tokens, then = self.buckets.get(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - then) * self.rate)
+            if tokens < 1.0:
+                self.buckets[key] = (tokens, now)
+                raise TooManyRequests((1.0 - tokens) / self.rate)
+            self.buckets[key] = (tokens - 1.0, now)
+
+
+def store_of(request: Request) -> Store:
+    return request.app.state.store
+
+
+def api_key(
+    request: Request,
+    x_api_key: Annotated[str | None, Header(description="a key from `atelier api-key create`")] = None,
+) -> str:
+    """The name of the caller's valid API key (401 otherwise), after its rate limit (429)."""
+    name = store_of(request).api_key_name(x_api_key) if x_api_key else None
+    if name is None:
+        raise UnauthorizedError(
+            "a valid X-API-Key header is needed to write (create one with `atelier api-key create`)"
+        )
+    request.app.state.rate_limiter.take(name)
+    return name
+
+
+def current_shopper(request: Request) -> Shopper:
+    """The shopper of the session cookie (401 otherwise)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    shopper = store_of(request).shopper_of_session(token) if token else None
+    if shopper is None:
+        raise UnauthorizedError("not logged in (or the session expired): log in first")
+    return shopper
+
+
+@router.post("/v1/users", response_model=ShopperOut, status_code=status.HTTP_201_CREATED, tags=["shoppers"])
+def sign_up(body: SignUp, request: Request) -> Shopper:
+    """Sign up a shopper (name, email, password, birth date, city, region)."""
+    return store_of(request).sign_up(
+        body.name, body.email, body.password, body.birthdate, body.city, body.region
+    )
+
+
+@router.post("/v1/login", response_model=ShopperOut, tags=["shoppers"])
+def log_in(body: LogIn, request: Request, response: Response) -> Shopper:
+    """Log in: sets an HttpOnly, SameSite session cookie."""
+    shopper, token = store_of(request).log_in(body.email, body.password)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=SESSION_DAYS * 86_400,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.service.cookie_secure,
+    )
+    return shopper
+
+
+@router.post("/v1/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["shoppers"])
+def log_out(request: Request, response: Response) -> None:
+    """End the session (no error when there was none)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        store_of(request).log_out(token)
+    response.delete_cookie(SESSION_COOKIE)
+
+
+@router.get("/v1/me", response_model=ShopperOut, tags=["shoppers"])
+def me(shopper: Annotated[Shopper, Depends(current_shopper)]) -> Shopper:
+    """The logged-in shopper."""
+    return shopper
+
+
+@router.post("/v1/events", response_model=EventAck, status_code=status.HTTP_202_ACCEPTED, tags=["events"])
+def log_event(body: EventIn, request: Request, _: Annotated[str, Depends(api_key)]) -> EventAck:
+    """Log an interaction (API key): stored durably, then it shapes that shopper's next Personalized Picks."""
+    engine = request.app.state.engine
+    engine.check_interaction(body.product_id, body.kind)  # a 404 / 422 before anything is stored
+    event = store_of(request).add_event(body.user_id, body.product_id, body.kind)
+    engine.log_interaction(body.user_id, body.product_id, body.kind)
+    return EventAck(
+        event_id=event.event_id, user_id=event.user_id, product_id=event.product_id, kind=event.kind
+    )

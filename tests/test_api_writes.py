@@ -1,0 +1,124 @@
+"""The API's writing routes: sign-up, login sessions, events behind API keys, rate limits, and events that
+survive a restart."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from atelier.api import create_app
+from atelier.config import load_settings
+from atelier.engine import Engine
+from atelier.store.sql import Store, sqlite_url
+
+AMIRA = {"name": "Amira", "email": "amira@example.com", "password": "correct horse", "city": "Giza"}
+
+
+@pytest.fixture()
+def service(artifacts, tmp_path):
+    """(client, store, key) over a fresh engine and store: events change the engine's state."""
+    store = Store(sqlite_url(tmp_path / "writes.db"))
+    key = store.create_api_key("tests")
+    with TestClient(create_app(Engine.load(artifacts), store=store)) as client:
+        yield client, store, key
+
+
+def test_sign_up_log_in_me_and_log_out(service):
+    client, _, _ = service
+    created = client.post("/v1/users", json=AMIRA)
+    assert created.status_code == 201 and created.json()["email"] == "amira@example.com"
+    assert "password" not in created.text
+    assert client.get("/v1/me").status_code == 401
+    logged = client.post("/v1/login", json={"email": "AMIRA@example.com", "password": "correct horse"})
+    assert logged.status_code == 200
+    cookie = logged.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert client.get("/v1/me").json()["user_id"] == created.json()["user_id"]
+    assert client.post("/v1/logout").status_code == 204
+    assert client.get("/v1/me").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "names"),
+    [
+        (AMIRA | {"email": "not-an-email"}, 422, "email"),
+        (AMIRA | {"password": "short"}, 422, "password"),
+        (AMIRA | {"birthdate": "31/02/1999"}, 422, "birthdate"),
+        ({"email": "x@y.z"}, 422, "name"),
+    ],
+)
+def test_a_bad_sign_up_is_a_422_naming_the_field(service, body, status, names):
+    client, _, _ = service
+    response = client.post("/v1/users", json=body)
+    assert response.status_code == status and names in response.text
+
+
+def test_a_second_sign_up_and_a_wrong_password_are_refused(service):
+    client, _, _ = service
+    client.post("/v1/users", json=AMIRA)
+    again = client.post("/v1/users", json=AMIRA)
+    assert again.status_code == 422 and "already signed up" in again.json()["detail"]
+    wrong = client.post("/v1/login", json={"email": AMIRA["email"], "password": "guess-guess"})
+    assert wrong.status_code == 401 and wrong.json()["detail"] == "wrong email or password"
+
+
+def test_events_need_a_valid_key_and_name_what_is_wrong(service, truth):
+    client, _, key = service
+    product = truth["complementary_pairs"][0][0]
+    event = {"user_id": "newbie", "product_id": product, "kind": "bag"}
+    assert client.post("/v1/events", json=event).status_code == 401
+    assert client.post("/v1/events", json=event, headers={"X-API-Key": key + "x"}).status_code == 401
+    unknown = client.post("/v1/events", json=event | {"product_id": "nope"}, headers={"X-API-Key": key})
+    assert unknown.status_code == 404 and "nope" in unknown.json()["detail"]
+    bad_kind = client.post("/v1/events", json=event | {"kind": "stare"}, headers={"X-API-Key": key})
+    assert bad_kind.status_code == 422
+
+
+def test_an_event_changes_the_next_picks_and_survives_a_restart(service, artifacts, truth):
+    client, store, key = service
+    first = truth["complementary_pairs"][0][0]
+    before = client.get("/v1/users/newbie/recommendations", params={"n": 5}).json()
+    assert before["path"] == "nothing"
+    ack = client.post(
+        "/v1/events",
+        json={"user_id": "newbie", "product_id": first, "kind": "bag"},
+        headers={"X-API-Key": key},
+    )
+    assert ack.status_code == 202 and ack.json()["event_id"] >= 1
+    after = client.get("/v1/users/newbie/recommendations", params={"n": 5}).json()
+    assert after["path"] == "new_with_events" and after["recommendations"] != before["recommendations"]
+    # a new service over the same store (a restart) replays the event
+    with TestClient(create_app(Engine.load(artifacts), store=store)) as restarted:
+        again = restarted.get("/v1/users/newbie/recommendations", params={"n": 5}).json()
+    assert again == after
+    assert [e.product_id for e in store.events()] == [first]
+
+
+def test_the_rate_limit_answers_429_with_retry_after(artifacts, tmp_path, truth):
+    settings = load_settings()
+    settings.service.rate_limit_per_minute = 3
+    store = Store(sqlite_url(tmp_path / "limited.db"))
+    key = store.create_api_key("eager")
+    event = {"user_id": "u", "product_id": truth["complementary_pairs"][0][0], "kind": "view"}
+    with TestClient(create_app(Engine.load(artifacts), settings=settings, store=store)) as client:
+        codes = [
+            client.post("/v1/events", json=event, headers={"X-API-Key": key}).status_code for _ in range(4)
+        ]
+        limited = client.post("/v1/events", json=event, headers={"X-API-Key": key})
+    assert codes == [202, 202, 202, 429] and limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1 and "rate limit" in limited.json()["detail"]
+    assert len(store.events()) == 3  # a refused event is not stored
+
+
+def test_the_cli_creates_and_revokes_keys(tmp_path):
+    from cli_support import atelier
+
+    env = {"ATELIER_SERVICE__STORE_URL": sqlite_url(tmp_path / "keys.db")}
+    created = atelier("api-key", "create", "backend", env_extra=env)
+    key = created.stdout.strip()
+    assert created.returncode == 0 and key.startswith("atk_")
+    assert Store(env["ATELIER_SERVICE__STORE_URL"]).api_key_name(key) == "backend"
+    assert atelier("api-key", "revoke", "backend", env_extra=env).returncode == 0
+    missing = atelier("api-key", "revoke", "backend", env_extra=env)
+    assert missing.returncode != 0 and "no API key named 'backend'" in missing.stderr
+    assert "Traceback" not in missing.stderr
