@@ -122,3 +122,27 @@ def test_the_cli_creates_and_revokes_keys(tmp_path):
     missing = atelier("api-key", "revoke", "backend", env_extra=env)
     assert missing.returncode != 0 and "no API key named 'backend'" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_metrics_count_requests_by_route_and_picks_by_source(service, truth):
+    client, _, _ = service
+    first = truth["complementary_pairs"][0][0]
+    for _ in range(3):
+        client.get(f"/v1/products/{first}/together", params={"n": 2})
+    client.get("/v1/products/nope/together")
+    text = client.get("/metrics").text
+    route = 'route="/v1/products/{product_id}/together"'
+    assert f'atelier_requests_total{{method="GET",{route},status="200"}} 3.0' in text
+    assert f'atelier_requests_total{{method="GET",{route},status="404"}} 1.0' in text
+    assert 'atelier_recommendations_total{source="rules",widget="together"}' in text
+    assert "atelier_request_seconds_bucket" in text and first not in text  # ids never become labels
+
+
+def test_reload_swaps_in_an_artefact_folder_and_refuses_a_bad_one(service, artifacts, tmp_path):
+    client, _, key = service
+    assert client.post("/v1/admin/reload").status_code == 401
+    fine = client.post("/v1/admin/reload", headers={"X-API-Key": key})
+    assert fine.status_code == 200 and fine.json()["artifacts"] == str(artifacts)
+    bad = client.post("/v1/admin/reload", params={"artifacts": str(tmp_path)}, headers={"X-API-Key": key})
+    assert bad.status_code == 422 and "manifest.json" in bad.json()["detail"]
+    assert client.get("/healthz").json()["artifacts"] == str(artifacts)  # the old engine still serves

@@ -11,12 +11,13 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from atelier import __version__
 from atelier.api import accounts
+from atelier.api.metrics import Metrics
 from atelier.config import Settings, load_settings
 from atelier.engine import Engine
 from atelier.errors import AtelierError
@@ -90,6 +91,8 @@ def create_app(
     app.state.store = store
     app.state.settings = settings
     app.state.rate_limiter = accounts.RateLimiter(settings.service.rate_limit_per_minute)
+    metrics = app.state.metrics = Metrics()
+    metrics.install(app)
     _replay(engine, store)
     app.include_router(accounts.router)
 
@@ -108,6 +111,26 @@ def create_app(
             status="ok", version=__version__, artifacts=str(current.folder), widgets=sorted(current.widgets)
         )
 
+    @app.get("/metrics", tags=["service"], response_class=Response)
+    def prometheus() -> Response:
+        """Prometheus text: requests by route and status, latencies, picks by widget and source."""
+        return metrics.exposition()
+
+    @app.post("/v1/admin/reload", response_model=Health, tags=["service"])
+    def reload(
+        _: Annotated[str, Depends(accounts.api_key)],
+        artifacts: Annotated[
+            str | None, Query(max_length=1000, description="default: the folder served")
+        ] = None,
+    ) -> Health:
+        """Load an artefact folder (API key) and swap it in: requests in flight finish on the old one."""
+        folder = Path(artifacts) if artifacts else app.state.engine.folder
+        fresh = Engine.load(folder)  # a bad folder raises here, and the old engine keeps serving
+        _replay(fresh, app.state.store)
+        app.state.engine = fresh  # one reference assignment: each request reads it once
+        log.info("now serving %s", folder)
+        return healthz()
+
     @app.get("/v1/products", response_model=list[Product], tags=["catalogue"])
     def search_products(q: Annotated[str, Query(min_length=1, max_length=200)], n: N = 10) -> list[dict]:
         """Title search (any case; titles that start with ``q`` first): the storefront's suggestions."""
@@ -124,6 +147,7 @@ def create_app(
     ) -> ProductPicks:
         """Top Picks Together: what is bought with the product, each pick with its rule figures and reason."""
         picks = app.state.engine.together(product_id, n, in_stock, exclude_department)
+        metrics.count_sources("together", picks)
         return ProductPicks(product_id=product_id, recommendations=_picks(picks))
 
     @app.get("/v1/products/{product_id}/similar", response_model=ProductPicks, tags=["widgets"])
@@ -138,6 +162,7 @@ def create_app(
     ) -> ProductPicks:
         """Similar Styles: look-alikes by the chosen encoder (default: the first trained)."""
         picks = app.state.engine.similar(product_id, n, model, in_stock, same_audience, price_min, price_max)
+        metrics.count_sources("similar", picks)
         return ProductPicks(product_id=product_id, recommendations=_picks(picks))
 
     @app.get("/v1/users/{user_id}/recommendations", response_model=UserPicks, tags=["widgets"])
@@ -157,6 +182,7 @@ def create_app(
         path, picks = app.state.engine.personal(
             user_id, n, method, demographics, not keep_bought, in_stock, department
         )
+        metrics.count_sources("personal", picks)
         return UserPicks(user_id=user_id, path=path, recommendations=_picks(picks))
 
     return app
