@@ -1,9 +1,17 @@
 """A colour descriptor of the picture: a hue x saturation x value histogram of the garment's pixels.
 
-ImageNet CNN features largely ignore colour and shoppers do not. The garment is told from the background by its
-distance to the colour of the picture's border (product shots sit on a plain backdrop); achromatic pixels (low
-saturation) get their own bins by lightness, so black, grey and white garments are told apart. The square root
-of the normalised histogram (Hellinger) makes cosine similarity a fair comparison of colour distributions.
+ImageNet CNN features largely ignore colour and shoppers do not. Product shots sit on a plain backdrop: the
+backdrop is the region of pixels close to the border colour that is connected to the border (a flood fill), so a
+white shirt on a white backdrop keeps its pixels when its outline or shading encloses them (a plain distance to
+the border colour threw them away and left the model's skin and jeans). Pixels count more near the centre of the
+picture, where the garment is, than at its edges (a Gaussian weight), which damps the trousers, shoes and hair
+around a worn top. Achromatic pixels (low saturation) get their own bins by lightness, so black, grey and white
+garments are told apart. The square root of the normalised histogram (Hellinger) makes cosine similarity a fair
+comparison of colour distributions.
+
+On the FPI tuning sample (seed 11) the flood fill and centre weight lifted the share of neighbours of the same
+base colour from 0.447 to 0.457 for this encoder alone, and "same type and colour" of the hybrid from 0.342 to
+0.346 at equal weights.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from atelier.encoders.base import Encoder, l2_normalise
 from atelier.encoders.pictures import open_picture
@@ -18,7 +27,10 @@ from atelier.progress import progress
 
 HUE_BINS, SAT_BINS, VAL_BINS, GREY_BINS = 12, 3, 3, 4
 SIZE = 64
-BACKGROUND_DISTANCE = 0.12  # RGB distance (0..1.7) from the border colour below which a pixel is backdrop
+BACKGROUND_DISTANCE = (
+    0.05  # RGB distance (0..1.7) from the border colour within which a pixel can be backdrop
+)
+CENTRE_SIGMA = 0.25  # width of the Gaussian weight of a pixel by its distance to the centre, in picture sides
 
 
 class ColourEncoder(Encoder):
@@ -44,13 +56,17 @@ class ColourEncoder(Encoder):
 
 
 def colour_histogram(rgb: np.ndarray) -> np.ndarray:
-    """Normalised histogram (sums to 1) of the garment pixels of an H x W x 3 RGB image in [0, 1]."""
-    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
-    backdrop = np.median(border, axis=0)
+    """Normalised histogram (sums to 1) of the garment pixels of an H x W x 3 RGB image in [0, 1], each pixel
+    weighted by its closeness to the centre."""
+    garment = garment_mask(rgb).ravel()
     pixels = rgb.reshape(-1, 3)
-    garment = np.linalg.norm(pixels - backdrop, axis=1) > BACKGROUND_DISTANCE
     if garment.sum() < 0.02 * len(pixels):  # no clear garment: use the whole picture
         garment[:] = True
+    height, width = rgb.shape[:2]
+    y, x = np.mgrid[0:height, 0:width]
+    y = y / max(height - 1, 1) - 0.5
+    x = x / max(width - 1, 1) - 0.5
+    weight = np.exp(-(x**2 + y**2) / (2 * CENTRE_SIGMA**2)).ravel()[garment]
     h, s, v = _hsv(pixels[garment])
     out = np.zeros(HUE_BINS * SAT_BINS * VAL_BINS + GREY_BINS, dtype=np.float64)
     grey = s < 0.2
@@ -60,10 +76,20 @@ def colour_histogram(rgb: np.ndarray) -> np.ndarray:
         + np.minimum(((s[chroma] - 0.2) / 0.8 * SAT_BINS).astype(int), SAT_BINS - 1) * VAL_BINS
         + np.minimum((v[chroma] * VAL_BINS).astype(int), VAL_BINS - 1)
     )
-    np.add.at(out, idx, 1.0)
+    np.add.at(out, idx, weight[chroma])
     grey_idx = HUE_BINS * SAT_BINS * VAL_BINS + np.minimum((v[grey] * GREY_BINS).astype(int), GREY_BINS - 1)
-    np.add.at(out, grey_idx, 1.0)
-    return (out / max(out.sum(), 1.0)).astype(np.float32)
+    np.add.at(out, grey_idx, weight[grey])
+    return (out / max(out.sum(), 1e-12)).astype(np.float32)
+
+
+def garment_mask(rgb: np.ndarray) -> np.ndarray:
+    """H x W mask of the pixels that are not backdrop: the backdrop is every pixel within BACKGROUND_DISTANCE of
+    the border's median colour and connected (4-neighbours) to the border through such pixels."""
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    near = np.linalg.norm(rgb - np.median(border, axis=0), axis=2) <= BACKGROUND_DISTANCE
+    regions, _ = ndimage.label(near)
+    touching = np.unique(np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]]))
+    return ~np.isin(regions, touching[touching > 0])
 
 
 def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
