@@ -146,3 +146,32 @@ def test_reload_swaps_in_an_artefact_folder_and_refuses_a_bad_one(service, artif
     bad = client.post("/v1/admin/reload", params={"artifacts": str(tmp_path)}, headers={"X-API-Key": key})
     assert bad.status_code == 422 and "manifest.json" in bad.json()["detail"]
     assert client.get("/healthz").json()["artifacts"] == str(artifacts)  # the old engine still serves
+
+
+def test_a_tampered_session_cookie_is_no_session(service):
+    client, _, _ = service
+    client.post("/v1/users", json=AMIRA)
+    client.post("/v1/login", json={"email": AMIRA["email"], "password": AMIRA["password"]})
+    value = client.cookies.get("atelier_session")
+    token, _, signature = value.rpartition(".")
+    assert client.get("/v1/me").status_code == 200
+    for forged in (f"{token}x.{signature}", token):  # another token under the old signature; the bare token
+        client.cookies.clear()
+        client.cookies.set("atelier_session", forged)
+        assert client.get("/v1/me").status_code == 401
+    client.cookies.clear()
+    client.cookies.set("atelier_session", value)
+    assert client.get("/v1/me").status_code == 200  # the genuine cookie, set the same way, still works
+
+
+def test_a_new_sign_up_gets_what_is_popular_with_their_age_group_and_region(service):
+    from datetime import date
+
+    client, _, _ = service
+    today = date.today()
+    born = date(today.year - 20, 1, 1)
+    body = AMIRA | {"birthdate": born.isoformat(), "region": "Riyadh Province"}
+    user_id = client.post("/v1/users", json=body).json()["user_id"]
+    picks = client.get(f"/v1/users/{user_id}/recommendations", params={"n": 3}).json()
+    assert picks["path"] == "demographics"
+    assert picks["recommendations"][0]["reason"] == "popular with 18-24 in Riyadh Province"

@@ -6,6 +6,9 @@ shopper's next Personalized Picks at once and survives a restart (the service re
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import math
 import threading
 import time
@@ -15,7 +18,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Request, Response, status
 from pydantic import BaseModel, Field
 
-from atelier.errors import AtelierError, UnauthorizedError
+from atelier.config import AgeGroup
+from atelier.errors import AtelierError, NotFoundError, UnauthorizedError
 from atelier.store.sql import SESSION_DAYS, Shopper, Store
 
 SESSION_COOKIE = "atelier_session"
@@ -107,13 +111,44 @@ def api_key(
     return name
 
 
+def sign(token: str, secret: str) -> str:
+    """``token.signature``: the cookie value (HMAC-SHA256 with the store's session secret)."""
+    mac = hmac.new(secret.encode(), token.encode(), hashlib.sha256).digest()
+    return f"{token}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
+def unsign(value: str, secret: str) -> str | None:
+    """The token of a cookie value whose signature holds (compared in constant time), None otherwise."""
+    token, _, _ = value.rpartition(".")
+    return token if token and hmac.compare_digest(sign(token, secret), value) else None
+
+
+def session_token(request: Request) -> str | None:
+    value = request.cookies.get(SESSION_COOKIE)
+    return unsign(value, request.app.state.session_secret) if value else None
+
+
 def current_shopper(request: Request) -> Shopper:
     """The shopper of the session cookie (401 otherwise)."""
-    token = request.cookies.get(SESSION_COOKIE)
+    token = session_token(request)
     shopper = store_of(request).shopper_of_session(token) if token else None
     if shopper is None:
         raise UnauthorizedError("not logged in (or the session expired): log in first")
     return shopper
+
+
+def signed_up_demographics(store: Store, user_id: str, age_groups: list[AgeGroup], today: date) -> dict:
+    """Age group (from the birth date) and region of a signed-up shopper; empty for anyone else."""
+    try:
+        shopper = store.shopper(user_id)
+    except NotFoundError:
+        return {}
+    out: dict[str, str | None] = {"region": shopper.region}
+    if shopper.birthdate:
+        born = shopper.birthdate
+        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+        out["age_group"] = next((g.name for g in age_groups if g.min <= age <= g.max), None)
+    return out
 
 
 @router.post("/v1/users", response_model=ShopperOut, status_code=status.HTTP_201_CREATED, tags=["shoppers"])
@@ -130,7 +165,7 @@ def log_in(body: LogIn, request: Request, response: Response) -> Shopper:
     shopper, token = store_of(request).log_in(body.email, body.password)
     response.set_cookie(
         SESSION_COOKIE,
-        token,
+        sign(token, request.app.state.session_secret),
         max_age=SESSION_DAYS * 86_400,
         httponly=True,
         samesite="lax",
@@ -142,7 +177,7 @@ def log_in(body: LogIn, request: Request, response: Response) -> Shopper:
 @router.post("/v1/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["shoppers"])
 def log_out(request: Request, response: Response) -> None:
     """End the session (no error when there was none)."""
-    token = request.cookies.get(SESSION_COOKIE)
+    token = session_token(request)
     if token:
         store_of(request).log_out(token)
     response.delete_cookie(SESSION_COOKIE)

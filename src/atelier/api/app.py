@@ -8,6 +8,7 @@ domain errors carry their HTTP status).
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -91,6 +92,7 @@ def create_app(
     app.state.store = store
     app.state.settings = settings
     app.state.rate_limiter = accounts.RateLimiter(settings.service.rate_limit_per_minute)
+    app.state.session_secret = store.secret("session")
     metrics = app.state.metrics = Metrics()
     metrics.install(app)
     _replay(engine, store)
@@ -178,7 +180,13 @@ def create_app(
     ) -> UserPicks:
         """Personalized Picks: the router chooses the source by who the shopper is (an unknown id is a new
         shopper, not an error) and says which path it took."""
-        demographics = {"age_group": age_group, "region": region}
+        # a shopper who signed up here is known by their birth date and region until they have events
+        known = accounts.signed_up_demographics(
+            app.state.store, user_id, settings.ingest.age_groups, datetime.now(UTC).date()
+        )
+        demographics = known | {
+            k: v for k, v in (("age_group", age_group), ("region", region)) if v is not None
+        }
         path, picks = app.state.engine.personal(
             user_id, n, method, demographics, not keep_bought, in_stock, department
         )

@@ -62,6 +62,13 @@ api_keys = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+secrets_table = sa.Table(
+    "service_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(128), nullable=False),
+)
+
 SESSION_DAYS = 14
 _hasher = PasswordHasher()  # argon2id with the library's memory-hard defaults
 
@@ -205,6 +212,22 @@ class Store:
                 Event(r["event_id"], r["user_id"], r["product_id"], r["kind"], _aware(r["created_at"]))
                 for r in db.execute(query).mappings()
             ]
+
+    # -- the service's own secrets ---------------------------------------------------------------------------------
+    def secret(self, name: str) -> str:
+        """A random secret kept in the store (made on first use), so every worker and restart shares it."""
+        query = sa.select(secrets_table.c.value).where(secrets_table.c.name == name)
+        with self.engine.connect() as db:
+            found = db.execute(query).scalar()
+        if found is None:
+            try:
+                with self.engine.begin() as db:
+                    db.execute(secrets_table.insert().values(name=name, value=secrets.token_hex(32)))
+            except sa.exc.IntegrityError:
+                pass  # another worker made it first: read theirs
+            with self.engine.connect() as db:
+                found = db.execute(query).scalar_one()
+        return found
 
     # -- API keys ------------------------------------------------------------------------------------------------
     def create_api_key(self, name: str) -> str:
