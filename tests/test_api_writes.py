@@ -175,3 +175,22 @@ def test_a_new_sign_up_gets_what_is_popular_with_their_age_group_and_region(serv
     picks = client.get(f"/v1/users/{user_id}/recommendations", params={"n": 3}).json()
     assert picks["path"] == "demographics"
     assert picks["recommendations"][0]["reason"] == "popular with 18-24 in Riyadh Province"
+
+
+def test_an_event_sent_twice_with_its_idempotency_key_is_stored_once(service, truth):
+    client, store, key = service
+    event = {
+        "user_id": "u7",
+        "product_id": truth["complementary_pairs"][0][0],
+        "kind": "bag",
+        "idempotency_key": "k-1",
+    }
+    first = client.post("/v1/events", json=event, headers={"X-API-Key": key})
+    again = client.post("/v1/events", json=event, headers={"X-API-Key": key})
+    assert first.status_code == again.status_code == 202
+    assert first.json()["event_id"] == again.json()["event_id"]
+    assert [e.idempotency_key for e in store.events()] == ["k-1"]
+    bad = client.post(
+        "/v1/events", json=event | {"idempotency_key": "spaces are not allowed"}, headers={"X-API-Key": key}
+    )
+    assert bad.status_code == 422

@@ -55,6 +55,13 @@ class EventIn(BaseModel):
     user_id: str = Field(min_length=1, max_length=64)
     product_id: str = Field(min_length=1, max_length=128)
     kind: Kind = "view"
+    idempotency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="retry-safe: sent again, not stored twice",
+    )
 
 
 class EventAck(BaseModel):
@@ -194,8 +201,11 @@ def log_event(body: EventIn, request: Request, _: Annotated[str, Depends(api_key
     """Log an interaction (API key): stored durably, then it shapes that shopper's next Personalized Picks."""
     engine = request.app.state.engine
     engine.check_interaction(body.product_id, body.kind)  # a 404 / 422 before anything is stored
-    event = store_of(request).add_event(body.user_id, body.product_id, body.kind)
-    engine.log_interaction(body.user_id, body.product_id, body.kind)
+    event, new = store_of(request).record_event(
+        body.user_id, body.product_id, body.kind, body.idempotency_key
+    )
+    if new:  # a retry of an event already applied changes nothing
+        engine.log_interaction(body.user_id, body.product_id, body.kind)
     return EventAck(
         event_id=event.event_id, user_id=event.user_id, product_id=event.product_id, kind=event.kind
     )

@@ -53,6 +53,8 @@ events = sa.Table(
     sa.Column("product_id", sa.String(128), nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # the client's own id for the event: a retry after a lost answer is recognised, not stored twice
+    sa.Column("idempotency_key", sa.String(64), nullable=True, unique=True),
 )
 api_keys = sa.Table(
     "api_keys",
@@ -92,6 +94,7 @@ class Event:
     product_id: str
     kind: str
     created_at: datetime
+    idempotency_key: str | None = None
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -197,21 +200,33 @@ class Store:
     # -- events --------------------------------------------------------------------------------------------------
     def add_event(self, user_id: str, product_id: str, kind: str) -> Event:
         """Append one event; committed (durable) before this returns."""
+        return self.record_event(user_id, product_id, kind)[0]
+
+    def record_event(
+        self, user_id: str, product_id: str, kind: str, idempotency_key: str | None = None
+    ) -> tuple[Event, bool]:
+        """(the event, whether it is new): appended and committed (durable) before this returns. An event whose
+        ``idempotency_key`` was stored already is not stored again: the first one comes back, marked not new."""
         created = _now()
-        with self.engine.begin() as db:
-            event_id = db.execute(
-                events.insert().values(user_id=user_id, product_id=product_id, kind=kind, created_at=created)
-            ).inserted_primary_key[0]
-        return Event(int(event_id), user_id, product_id, kind, created)
+        row = {"user_id": user_id, "product_id": product_id, "kind": kind, "created_at": created}
+        try:
+            with self.engine.begin() as db:
+                event_id = db.execute(
+                    events.insert().values(**row, idempotency_key=idempotency_key)
+                ).inserted_primary_key[0]
+        except sa.exc.IntegrityError:
+            if idempotency_key is None:
+                raise
+            query = sa.select(events).where(events.c.idempotency_key == idempotency_key)
+            with self.engine.connect() as db:
+                return _event(db.execute(query).mappings().one()), False
+        return Event(int(event_id), user_id, product_id, kind, created, idempotency_key), True
 
     def events(self, after_id: int = 0) -> list[Event]:
         """Every event after ``after_id``, oldest first (the service replays them at start)."""
         query = sa.select(events).where(events.c.event_id > after_id).order_by(events.c.event_id)
         with self.engine.connect() as db:
-            return [
-                Event(r["event_id"], r["user_id"], r["product_id"], r["kind"], _aware(r["created_at"]))
-                for r in db.execute(query).mappings()
-            ]
+            return [_event(r) for r in db.execute(query).mappings()]
 
     # -- the service's own secrets ---------------------------------------------------------------------------------
     def secret(self, name: str) -> str:
@@ -274,6 +289,13 @@ def _now() -> datetime:
 def _aware(moment: datetime) -> datetime:
     """SQLite gives back naive datetimes; they were written in UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _event(row) -> Event:
+    return Event(
+        row["event_id"], row["user_id"], row["product_id"], row["kind"], _aware(row["created_at"]),
+        row["idempotency_key"],
+    )  # fmt: skip
 
 
 def _shopper(row) -> Shopper:
