@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from atelier import __version__
+from atelier import __version__, web
 from atelier.api import accounts
 from atelier.api.metrics import Metrics
 from atelier.config import Settings, load_settings
@@ -193,6 +193,7 @@ def create_app(
         metrics.count_sources("personal", picks)
         return UserPicks(user_id=user_id, path=path, recommendations=_picks(picks))
 
+    web.install(app)
     return app
 
 
