@@ -6,6 +6,8 @@ const $ = (id) => document.getElementById(id);
 const state = JSON.parse($("state").textContent);
 const CURRENCY_SIGNS = { USD: "$", EUR: "€", GBP: "£" };
 const PICKS = 10;
+// smooth scrolling, unless the shopper asked for less motion
+const SCROLL = window.matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth";
 const PATHS = {
   known: "from their history",
   new_with_events: "from what they just liked",
@@ -254,7 +256,7 @@ async function selectProduct(id) {
   window.history.replaceState(null, "", url);
   showSelected(card);
   $("trending-block").hidden = true; // the widgets take its place once a product is chosen
-  $("together").scrollIntoView({ behavior: "smooth", block: "start" });
+  $("together").scrollIntoView({ behavior: SCROLL, block: "start" });
   await Promise.all([loadTogether(), loadSimilar()]);
 }
 
@@ -470,7 +472,7 @@ async function sendEvent(productId, kind, button) {
   const who = acting();
   if (!who) {
     toast("Log in or select a user first, so we know whose picks to change", true);
-    $("personal").scrollIntoView({ behavior: "smooth" });
+    $("personal").scrollIntoView({ behavior: SCROLL });
     return;
   }
   const body = { product_id: productId, kind };
