@@ -148,3 +148,12 @@ def test_atelier_serve_answers_on_loopback_and_stops(artifacts, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_product_answers_are_cached_per_engine_and_each_call_gets_its_own_list(engine, pair):
+    first, _ = pair
+    before = engine.together.cache_info().hits
+    one, two = engine.together(first, 3), engine.together(first, 3)
+    assert one == two and one is not two and engine.together.cache_info().hits == before + 1
+    one.clear()
+    assert engine.together(first, 3) == two  # changing a returned list does not change the cache

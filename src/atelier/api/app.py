@@ -106,15 +106,12 @@ def create_app(
         return JSONResponse(status_code=error.http_status, content={"detail": str(error)}, headers=headers)
 
     @app.get("/healthz", response_model=Health, tags=["service"])
-    def healthz() -> Health:
+    async def healthz() -> Health:
         """Live and ready: the artefacts are loaded and answer."""
-        current: Engine = app.state.engine
-        return Health(
-            status="ok", version=__version__, artifacts=str(current.folder), widgets=sorted(current.widgets)
-        )
+        return _health(app.state.engine)
 
     @app.get("/metrics", tags=["service"], response_class=Response)
-    def prometheus() -> Response:
+    async def prometheus() -> Response:
         """Prometheus text: requests by route and status, latencies, picks by widget and source."""
         return metrics.exposition()
 
@@ -131,20 +128,22 @@ def create_app(
         _replay(fresh, app.state.store)
         app.state.engine = fresh  # one reference assignment: each request reads it once
         log.info("now serving %s", folder)
-        return healthz()
+        return _health(fresh)
 
     @app.get("/v1/products", response_model=list[Product], tags=["catalogue"])
-    def search_products(q: Annotated[str, Query(min_length=1, max_length=200)], n: N = 10) -> list[dict]:
+    async def search_products(
+        q: Annotated[str, Query(min_length=1, max_length=200)], n: N = 10
+    ) -> list[dict]:
         """Title search (any case; titles that start with ``q`` first): the storefront's suggestions."""
         return app.state.engine.search(q, n)
 
     @app.get("/v1/products/{product_id}", response_model=Product, tags=["catalogue"])
-    def product(product_id: str) -> dict:
+    async def product(product_id: str) -> dict:
         """One product's card."""
         return app.state.engine.product(product_id)
 
     @app.get("/v1/products/{product_id}/together", response_model=ProductPicks, tags=["widgets"])
-    def together(
+    async def together(
         product_id: str, n: N = 10, in_stock: bool = False, exclude_department: bool = False
     ) -> ProductPicks:
         """Top Picks Together: what is bought with the product, each pick with its rule figures and reason."""
@@ -153,7 +152,7 @@ def create_app(
         return ProductPicks(product_id=product_id, recommendations=_picks(picks))
 
     @app.get("/v1/products/{product_id}/similar", response_model=ProductPicks, tags=["widgets"])
-    def similar(
+    async def similar(
         product_id: str,
         n: N = 10,
         model: Annotated[str | None, Query(max_length=100, description="a trained encoder")] = None,
@@ -168,7 +167,7 @@ def create_app(
         return ProductPicks(product_id=product_id, recommendations=_picks(picks))
 
     @app.get("/v1/users/{user_id}/recommendations", response_model=UserPicks, tags=["widgets"])
-    def recommendations(
+    async def recommendations(
         user_id: str,
         n: N = 10,
         method: Annotated[str | None, Query(max_length=100, description="for a known shopper")] = None,
@@ -195,6 +194,12 @@ def create_app(
 
     web.install(app)
     return app
+
+
+def _health(engine: Engine) -> Health:
+    return Health(
+        status="ok", version=__version__, artifacts=str(engine.folder), widgets=sorted(engine.widgets)
+    )
 
 
 def _replay(engine: Engine, store: Store) -> None:
