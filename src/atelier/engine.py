@@ -7,7 +7,6 @@ bought alongside, departmental or overall popularity), and that becomes its expl
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
@@ -49,10 +48,6 @@ class Engine:
         self._together = together
         self._similar = similar or {}
         self._personal = personal
-        # A product widget gives the same answer to the same question until other artefacts are loaded (a new
-        # engine): answers are cached per engine. Personalized Picks are not: live events change them.
-        self.together = _cached(self.together)  # type: ignore[method-assign]
-        self.similar = _cached(self.similar)  # type: ignore[method-assign]
 
     @classmethod
     def load(cls, folder: str | Path) -> Engine:
@@ -315,21 +310,6 @@ class Engine:
                 f"widget {name!r} is not in these artefacts (train it with `atelier train --only {name}`)"
             )
         return model
-
-
-ANSWER_CACHE = 20_000  # answers kept per widget (a list of 10 picks is about 2 kB)
-
-
-def _cached(method):
-    """``method`` behind an LRU cache of its answers; each call gets its own list (callers may change it)."""
-    answers = functools.lru_cache(maxsize=ANSWER_CACHE)(method)
-
-    @functools.wraps(method)
-    def answer(*args, **kwargs):
-        return list(answers(*args, **kwargs))
-
-    answer.cache_info = answers.cache_info  # type: ignore[attr-defined]
-    return answer
 
 
 def _check_n(n: int) -> None:

@@ -7,6 +7,7 @@ domain errors carry their HTTP status).
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +90,7 @@ def create_app(
         description="Top Picks Together, Similar Styles and Personalized Picks for a fashion shop.",
     )
     app.state.engine = engine
+    app.state.answers = Answers(engine)
     app.state.store = store
     app.state.settings = settings
     app.state.rate_limiter = accounts.RateLimiter(settings.service.rate_limit_per_minute)
@@ -126,7 +128,8 @@ def create_app(
         folder = Path(artifacts) if artifacts else app.state.engine.folder
         fresh = Engine.load(folder)  # a bad folder raises here, and the old engine keeps serving
         _replay(fresh, app.state.store)
-        app.state.engine = fresh  # one reference assignment: each request reads it once
+        app.state.answers = Answers(fresh)
+        app.state.engine = fresh  # reference assignments: each request reads them once
         log.info("now serving %s", folder)
         return _health(fresh)
 
@@ -147,9 +150,9 @@ def create_app(
         product_id: str, n: N = 10, in_stock: bool = False, exclude_department: bool = False
     ) -> ProductPicks:
         """Top Picks Together: what is bought with the product, each pick with its rule figures and reason."""
-        picks = app.state.engine.together(product_id, n, in_stock, exclude_department)
-        metrics.count_sources("together", picks)
-        return ProductPicks(product_id=product_id, recommendations=_picks(picks))
+        body, sources = app.state.answers.together(product_id, n, in_stock, exclude_department)
+        metrics.count_sources("together", sources)
+        return Response(body, media_type="application/json")
 
     @app.get("/v1/products/{product_id}/similar", response_model=ProductPicks, tags=["widgets"])
     async def similar(
@@ -162,9 +165,11 @@ def create_app(
         price_max: Annotated[float | None, Query(ge=0)] = None,
     ) -> ProductPicks:
         """Similar Styles: look-alikes by the chosen encoder (default: the first trained)."""
-        picks = app.state.engine.similar(product_id, n, model, in_stock, same_audience, price_min, price_max)
-        metrics.count_sources("similar", picks)
-        return ProductPicks(product_id=product_id, recommendations=_picks(picks))
+        body, sources = app.state.answers.similar(
+            product_id, n, model, in_stock, same_audience, price_min, price_max
+        )
+        metrics.count_sources("similar", sources)
+        return Response(body, media_type="application/json")
 
     @app.get("/v1/users/{user_id}/recommendations", response_model=UserPicks, tags=["widgets"])
     async def recommendations(
@@ -189,11 +194,37 @@ def create_app(
         path, picks = app.state.engine.personal(
             user_id, n, method, demographics, not keep_bought, in_stock, department
         )
-        metrics.count_sources("personal", picks)
+        metrics.count_sources("personal", [p.source for p in picks])
         return UserPicks(user_id=user_id, path=path, recommendations=_picks(picks))
 
     web.install(app)
     return app
+
+
+ANSWER_CACHE = 20_000  # finished answers kept per product widget (10 picks are about 2 kB of JSON)
+
+
+class Answers:
+    """The product widgets' finished JSON answers, cached: the same question gets the same answer until other
+    artefacts are loaded (a reload makes a new ``Answers``). Personalized Picks are not cached: live events
+    change them."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.together = functools.lru_cache(maxsize=ANSWER_CACHE)(self._together)
+        self.similar = functools.lru_cache(maxsize=ANSWER_CACHE)(self._similar)
+
+    def _together(self, product_id: str, *args) -> tuple[bytes, tuple[str, ...]]:
+        return _answer(product_id, self.engine.together(product_id, *args))
+
+    def _similar(self, product_id: str, *args) -> tuple[bytes, tuple[str, ...]]:
+        return _answer(product_id, self.engine.similar(product_id, *args))
+
+
+def _answer(product_id: str, picks: list[Recommendation]) -> tuple[bytes, tuple[str, ...]]:
+    """(the JSON body, the picks' sources for the metrics)."""
+    body = ProductPicks(product_id=product_id, recommendations=_picks(picks)).model_dump_json().encode()
+    return body, tuple(p.source for p in picks)
 
 
 def _health(engine: Engine) -> Health:

@@ -41,9 +41,10 @@ class Metrics:
         ASGI middleware: Starlette's ``BaseHTTPMiddleware`` costs more than an engine call."""
         app.add_middleware(_Measure, metrics=self)
 
-    def count_sources(self, widget: str, picks) -> None:
-        for pick in picks:
-            self.sources.labels(widget, pick.source).inc()
+    def count_sources(self, widget: str, sources) -> None:
+        """Count the picks of one answer by the source that produced each."""
+        for source in sources:
+            self.sources.labels(widget, source).inc()
 
     def exposition(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
