@@ -59,11 +59,11 @@ def test_missing_column_is_named(tmp_path):
 
 
 def test_demo_runs_its_steps(tmp_path):
-    result = atelier("demo", "--workdir", str(tmp_path / "demo"))
+    result = atelier("demo", "--workdir", str(tmp_path / "demo"), "--no-serve")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "demo" / "raw" / "ground_truth.json").is_file()
     assert (tmp_path / "demo" / "data" / "users.parquet").is_file()
-    again = atelier("demo", "--workdir", str(tmp_path / "demo"))
+    again = atelier("demo", "--workdir", str(tmp_path / "demo"), "--no-serve")
     assert "reusing the sample shop" in again.stderr
 
 

@@ -288,14 +288,21 @@ def serve(
     artifacts: Annotated[Path, typer.Argument(help="artefact folder written by `atelier train`")],
     host: Annotated[str, typer.Option(help="address to listen on (loopback by default)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    config: ConfigOption = None,
 ) -> None:
-    """Serve the REST API (/v1/..., OpenAPI at /openapi.json, docs at /docs) over an artefact folder."""
+    """Serve the storefront (/) and the REST API (/v1/..., docs at /docs) over an artefact folder."""
+    _serve(artifacts, host, port, load_settings(config))
+
+
+def _serve(artifacts: Path, host: str, port: int, settings) -> None:
     import uvicorn
 
     from atelier.api import create_app
 
-    application = create_app(artifacts)
-    log.info("serving %s at http://%s:%s (API docs at /docs)", artifacts, host, port)
+    application = create_app(artifacts, settings)
+    out.print(
+        f"[bold]Storefront:[/] http://{host}:{port}   API docs: http://{host}:{port}/docs   (Ctrl-C stops)"
+    )
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
@@ -333,9 +340,14 @@ def api_key_revoke(
 @app.command()
 def demo(
     workdir: Annotated[Path, typer.Option(help="where the sample shop and its data go")] = Path("var/demo"),
+    serve_it: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="end by serving the storefront")
+    ] = True,
+    port: Annotated[int, typer.Option(help="storefront port (127.0.0.1)")] = 8000,
     config: ConfigOption = None,
 ) -> None:
-    """The one-command tour: make the sample shop (once), ingest it, train, and show recommendations."""
+    """The one-command tour: make the sample shop (once), ingest it, train, show recommendations, and serve the
+    storefront at http://127.0.0.1:8000."""
     from atelier.engine import Engine
     from atelier.ingest import ingest as run_ingest
     from atelier.pipeline import train as run_train
@@ -358,12 +370,9 @@ def demo(
     out.print(f"[bold]Top Picks Together[/] for product {example}:")
     for r in engine.together(example, n=5):
         out.print(f"  {r.product_id}  ({r.source}) {r.reason}", highlight=False, markup=False)
-    log.info(
-        "tables in %s, models in %s; try `atelier recommend together ID --artifacts %s` (serving comes next)",
-        workdir / "data",
-        workdir / "artifacts",
-        workdir / "artifacts",
-    )
+    log.info("tables in %s, models in %s", workdir / "data", workdir / "artifacts")
+    if serve_it:
+        _serve(workdir / "artifacts", "127.0.0.1", port, settings)
 
 
 def main() -> None:
