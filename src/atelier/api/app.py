@@ -31,28 +31,16 @@ log = logging.getLogger(__name__)
 N = Annotated[int, Query(ge=1, le=MAX_N, description="how many picks")]
 
 
-class Pick(BaseModel):
-    """One recommended product, the source that produced it and why (rule figures for a pair rule)."""
-
-    product_id: str
-    score: float
-    source: str
-    reason: str
-    support: float | None = None
-    confidence: float | None = None
-    lift: float | None = None
-    count: int | None = None
-
-
+# A pick is the engine's own Recommendation (a dataclass pydantic reads): one definition of its fields.
 class ProductPicks(BaseModel):
     product_id: str
-    recommendations: list[Pick]
+    recommendations: list[Recommendation]
 
 
 class UserPicks(BaseModel):
     user_id: str
     path: str
-    recommendations: list[Pick]
+    recommendations: list[Recommendation]
 
 
 class Product(BaseModel):
@@ -248,5 +236,6 @@ def _replay(engine: Engine, store: Store) -> None:
         log.info("replayed %s stored events (%s name products these artefacts do not hold)", applied, skipped)
 
 
-def _picks(picks: list[Recommendation]) -> list[Pick]:
-    return [Pick(**p.as_dict()) for p in picks]
+def _picks(picks: list[Recommendation]) -> list[Recommendation]:
+    """The picks with their figures rounded for the wire."""
+    return [Recommendation(**p.as_dict()) for p in picks]
