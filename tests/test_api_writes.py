@@ -194,3 +194,19 @@ def test_an_event_sent_twice_with_its_idempotency_key_is_stored_once(service, tr
         "/v1/events", json=event | {"idempotency_key": "spaces are not allowed"}, headers={"X-API-Key": key}
     )
     assert bad.status_code == 422
+
+
+def test_reads_can_require_a_key_or_a_session(artifacts, tmp_path, truth):
+    settings = load_settings()
+    settings.service.read_requires_key = True
+    store = Store(sqlite_url(tmp_path / "keyed.db"))
+    key = store.create_api_key("reader")
+    path = f"/v1/products/{truth['complementary_pairs'][0][0]}/together"
+    with TestClient(create_app(Engine.load(artifacts), settings=settings, store=store)) as client:
+        refused = client.get(path)
+        assert refused.status_code == 401 and "X-API-Key" in refused.json()["detail"]
+        assert client.get(path, headers={"X-API-Key": key}).status_code == 200
+        client.post("/v1/users", json=AMIRA)
+        client.post("/v1/login", json={"email": AMIRA["email"], "password": AMIRA["password"]})
+        assert client.get(path).status_code == 200  # a logged-in shopper reads without a key
+        assert client.get("/healthz").status_code == 200  # the probe stays open

@@ -195,6 +195,7 @@ class ServiceSettings(_Section):
 
     store_url: str = "sqlite:///var/service/atelier.db"
     rate_limit_per_minute: int = Field(600, ge=1)
+    read_requires_key: bool = False
     cookie_secure: bool = False
 
 

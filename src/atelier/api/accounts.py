@@ -118,6 +118,24 @@ def api_key(
     return name
 
 
+def read_access(
+    request: Request,
+    x_api_key: Annotated[
+        str | None, Header(description="needed when service.read_requires_key is on")
+    ] = None,
+) -> None:
+    """Reads are open unless ``service.read_requires_key``: then a valid API key (rate-limited like writes) or a
+    logged-in session is needed (401 otherwise)."""
+    if not request.app.state.settings.service.read_requires_key:
+        return
+    if x_api_key:
+        api_key(request, x_api_key)
+        return
+    token = session_token(request)
+    if token is None or store_of(request).shopper_of_session(token) is None:
+        raise UnauthorizedError("this shop's API needs an X-API-Key header or a logged-in session to read")
+
+
 def sign(token: str, secret: str) -> str:
     """``token.signature``: the cookie value (HMAC-SHA256 with the store's session secret)."""
     mac = hmac.new(secret.encode(), token.encode(), hashlib.sha256).digest()

@@ -29,6 +29,7 @@ from atelier.store.sql import Store
 log = logging.getLogger(__name__)
 
 N = Annotated[int, Query(ge=1, le=MAX_N, description="how many picks")]
+READ = [Depends(accounts.read_access)]  # open, or keyed with service.read_requires_key
 
 
 # A pick is the engine's own Recommendation (a dataclass pydantic reads): one definition of its fields.
@@ -121,19 +122,21 @@ def create_app(
         log.info("now serving %s", folder)
         return _health(fresh)
 
-    @app.get("/v1/products", response_model=list[Product], tags=["catalogue"])
+    @app.get("/v1/products", response_model=list[Product], dependencies=READ, tags=["catalogue"])
     async def search_products(
         q: Annotated[str, Query(min_length=1, max_length=200)], n: N = 10
     ) -> list[dict]:
         """Title search (any case; titles that start with ``q`` first): the storefront's suggestions."""
         return app.state.engine.search(q, n)
 
-    @app.get("/v1/products/{product_id}", response_model=Product, tags=["catalogue"])
+    @app.get("/v1/products/{product_id}", response_model=Product, dependencies=READ, tags=["catalogue"])
     async def product(product_id: str) -> dict:
         """One product's card."""
         return app.state.engine.product(product_id)
 
-    @app.get("/v1/products/{product_id}/together", response_model=ProductPicks, tags=["widgets"])
+    @app.get(
+        "/v1/products/{product_id}/together", response_model=ProductPicks, dependencies=READ, tags=["widgets"]
+    )
     async def together(
         product_id: str, n: N = 10, in_stock: bool = False, exclude_department: bool = False
     ) -> ProductPicks:
@@ -142,7 +145,9 @@ def create_app(
         metrics.count_sources("together", sources)
         return Response(body, media_type="application/json")
 
-    @app.get("/v1/products/{product_id}/similar", response_model=ProductPicks, tags=["widgets"])
+    @app.get(
+        "/v1/products/{product_id}/similar", response_model=ProductPicks, dependencies=READ, tags=["widgets"]
+    )
     async def similar(
         product_id: str,
         n: N = 10,
@@ -159,7 +164,9 @@ def create_app(
         metrics.count_sources("similar", sources)
         return Response(body, media_type="application/json")
 
-    @app.get("/v1/users/{user_id}/recommendations", response_model=UserPicks, tags=["widgets"])
+    @app.get(
+        "/v1/users/{user_id}/recommendations", response_model=UserPicks, dependencies=READ, tags=["widgets"]
+    )
     async def recommendations(
         user_id: str,
         n: N = 10,
