@@ -136,12 +136,7 @@ class Engine:
     def check_interaction(self, product_id: str, kind: str) -> None:
         """Raise what ``log_interaction`` would (unknown product, unknown kind, no personal widget), changing
         nothing: the service stores an event only once it is known to apply."""
-        router = self._router()
-        self.items.one(product_id, "product")
-        if kind not in router.kind_weights:
-            raise InputError(
-                f"unknown interaction kind {kind!r} (expected one of {', '.join(router.kind_weights)})"
-            )
+        self._router().check_interaction(product_id, kind)
 
     def _router(self) -> PersonalRouter:
         if self._personal is None:

@@ -69,16 +69,20 @@ class PersonalRouter:
 
     def log_interaction(self, user_id: str, product_id: str, kind: str = "view") -> None:
         """Record a live event (the seeds' ``log_user_interaction``): it counts for the shopper's next request."""
+        item = self.check_interaction(product_id, kind)
+        self.live[user_id][item] = self.live[user_id].get(item, 0.0) + self.kind_weights[kind]
+        if kind == "purchase":
+            self.live_bought[user_id].add(item)
+
+    def check_interaction(self, product_id: str, kind: str) -> int:
+        """The item of a valid event; raises what a bad one is (unknown kind or product), changing nothing."""
         if kind not in self.kind_weights:
             raise InputError(
                 f"unknown interaction kind {kind!r} (expected one of {', '.join(self.kind_weights)})"
             )
         if product_id not in self.data.items:
             raise NotFoundError(f"unknown product {product_id!r}")
-        item = self.data.items.one(product_id)
-        self.live[user_id][item] = self.live[user_id].get(item, 0.0) + self.kind_weights[kind]
-        if kind == "purchase":
-            self.live_bought[user_id].add(item)
+        return self.data.items.one(product_id)
 
     def recommend(
         self,

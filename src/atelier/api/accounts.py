@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from atelier.config import AgeGroup
 from atelier.errors import AtelierError, NotFoundError, UnauthorizedError
-from atelier.store.sql import SESSION_DAYS, Shopper, Store
+from atelier.store.sql import SESSION_DAYS, Event, Shopper, Store
 
 SESSION_COOKIE = "atelier_session"
 Kind = Literal["view", "click", "wishlist", "bag", "purchase"]
@@ -176,6 +176,19 @@ def signed_up_demographics(store: Store, user_id: str, age_groups: list[AgeGroup
     return out
 
 
+def record_event(
+    request: Request, user_id: str, product_id: str, kind: str, idempotency_key: str | None = None
+) -> Event:
+    """The one way the service takes an event: checked (404 / 422 before anything is stored), committed, then
+    applied to the engine (a retry of an event already stored is not applied twice)."""
+    engine = request.app.state.engine
+    engine.check_interaction(product_id, kind)
+    event, new = store_of(request).record_event(user_id, product_id, kind, idempotency_key)
+    if new:
+        engine.log_interaction(user_id, product_id, kind)
+    return event
+
+
 @router.post("/v1/users", response_model=ShopperOut, status_code=status.HTTP_201_CREATED, tags=["shoppers"])
 def sign_up(body: SignUp, request: Request) -> Shopper:
     """Sign up a shopper (name, email, password, birth date, city, region)."""
@@ -217,13 +230,7 @@ def me(shopper: Annotated[Shopper, Depends(current_shopper)]) -> Shopper:
 @router.post("/v1/events", response_model=EventAck, status_code=status.HTTP_202_ACCEPTED, tags=["events"])
 def log_event(body: EventIn, request: Request, _: Annotated[str, Depends(api_key)]) -> EventAck:
     """Log an interaction (API key): stored durably, then it shapes that shopper's next Personalized Picks."""
-    engine = request.app.state.engine
-    engine.check_interaction(body.product_id, body.kind)  # a 404 / 422 before anything is stored
-    event, new = store_of(request).record_event(
-        body.user_id, body.product_id, body.kind, body.idempotency_key
-    )
-    if new:  # a retry of an event already applied changes nothing
-        engine.log_interaction(body.user_id, body.product_id, body.kind)
+    event = record_event(request, body.user_id, body.product_id, body.kind, body.idempotency_key)
     return EventAck(
         event_id=event.event_id, user_id=event.user_id, product_id=event.product_id, kind=event.kind
     )

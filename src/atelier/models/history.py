@@ -16,7 +16,7 @@ from atelier.features.dataset import Dataset
 from atelier.features.items import dense_codes
 from atelier.features.user_items import POPULARITY_PAD, weighted_matrix
 from atelier.models.base import Recommender
-from atelier.models.popular import user_segments
+from atelier.models.popular import segment_popularity, user_segments
 
 
 class History(Recommender):
@@ -65,9 +65,6 @@ class History(Recommender):
         """Per row, popularity in the shopper's segment (overall popularity breaking its ties, and alone for a
         shopper without one), scaled into [0, POPULARITY_PAD]: it only orders what the history leaves unscored."""
         overall = self.overall_.astype(np.float64)
-        pad = np.tile(overall / (overall.max(initial=0.0) + 1.0), (len(users), 1))
         segments = np.where(users >= 0, self.segment_[np.clip(users, 0, None)], -1)
-        rows = np.flatnonzero(segments >= 0)
-        if len(rows):
-            pad[rows] += self.segment_items_[segments[rows]].toarray()
+        pad = segment_popularity(overall / (overall.max(initial=0.0) + 1.0), self.segment_items_, segments)
         return POPULARITY_PAD * pad / np.maximum(pad.max(axis=1, keepdims=True), 1e-12)

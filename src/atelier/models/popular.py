@@ -141,11 +141,17 @@ class SegmentPopular(Recommender):
         return items[0], scores[0], ""
 
     def _segment_scores(self, segments: np.ndarray) -> np.ndarray:
-        scores = np.tile(self.pad_, (len(segments), 1))
-        rows = np.flatnonzero(segments >= 0)
-        if len(rows):
-            scores[rows] += self.segment_items_[segments[rows]].toarray()
-        return scores
+        return segment_popularity(self.pad_, self.segment_items_, segments)
+
+
+def segment_popularity(base: np.ndarray, segment_items: sp.csr_matrix, segments: np.ndarray) -> np.ndarray:
+    """Per row, ``base`` (overall popularity scaled below one buyer, breaking ties) plus the buyers of each item
+    in the row's segment (a segment code, -1 for none: ``base`` alone)."""
+    scores = np.tile(base, (len(segments), 1))
+    rows = np.flatnonzero(segments >= 0)
+    if len(rows):
+        scores[rows] += segment_items[segments[rows]].toarray()
+    return scores
 
 
 def user_segments(data: Dataset, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:

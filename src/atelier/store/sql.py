@@ -2,7 +2,7 @@
 the live event log and the API keys. SQLite (WAL) by default, PostgreSQL by URL (``postgresql+psycopg://...``).
 
 What it promises:
-- an event is committed before ``add_event`` returns, so an event the API acknowledged survives a restart
+- an event is committed before ``record_event`` returns, so an event the API acknowledged survives a restart
   (SQLite runs with ``synchronous=FULL``);
 - passwords are kept as argon2id hashes (memory-hard), never in clear;
 - session tokens and API keys are random 256-bit secrets, kept as SHA-256 digests: a stolen database holds
@@ -198,10 +198,6 @@ class Store:
             return [_shopper(r) for r in db.execute(query).mappings()]
 
     # -- events --------------------------------------------------------------------------------------------------
-    def add_event(self, user_id: str, product_id: str, kind: str) -> Event:
-        """Append one event; committed (durable) before this returns."""
-        return self.record_event(user_id, product_id, kind)[0]
-
     def record_event(
         self, user_id: str, product_id: str, kind: str, idempotency_key: str | None = None
     ) -> tuple[Event, bool]:

@@ -260,9 +260,7 @@ def shop_event(body: ShopEvent, request: Request) -> ShopEventAck:
         raise Forbidden(
             f"{body.user_id!r} is not one of the training shoppers the staff list offers: log in to shop"
         )
-    engine.check_interaction(body.product_id, body.kind)  # a 404 / 422 before anything is stored
-    event = request.app.state.store.add_event(user_id, body.product_id, body.kind)
-    engine.log_interaction(user_id, body.product_id, body.kind)
+    event = accounts.record_event(request, user_id, body.product_id, body.kind)
     return ShopEventAck(
         event_id=event.event_id, user_id=event.user_id, product_id=event.product_id, kind=event.kind
     )
