@@ -152,7 +152,7 @@ def test_atelier_serve_answers_on_loopback_and_stops(artifacts, tmp_path):
 
 def test_product_answers_are_cached_until_a_reload(client, pair):
     first, _ = pair
-    answers = client.app.state.answers
+    answers = client.app.state.served.answers
     before = answers.together.cache_info().hits
     one = client.get(f"/v1/products/{first}/together", params={"n": 3}).json()
     two = client.get(f"/v1/products/{first}/together", params={"n": 3}).json()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -291,19 +293,49 @@ def serve(
     config: ConfigOption = None,
 ) -> None:
     """Serve the storefront (/) and the REST API (/v1/..., docs at /docs) over an artefact folder."""
-    _serve(artifacts, host, port, load_settings(config))
+    _serve(artifacts, host, port, load_settings(config), config)
 
 
-def _serve(artifacts: Path, host: str, port: int, settings) -> None:
+def _serve(artifacts: Path, host: str, port: int, settings, config: Path | None) -> None:
+    """Run ``service.workers`` server processes under uvicorn's supervisor (SIGHUP replaces them one by one
+    with fresh ones that load the artefacts again; SIGTERM stops them after their requests in flight)."""
+    import tempfile
+
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
-    from atelier.api import create_app
+    from atelier.api.serving import ARTIFACTS_ENV
+    from atelier.engine import Engine
+    from atelier.store.sql import Store
 
-    application = create_app(artifacts, settings)
-    out.print(
-        f"[bold]Storefront:[/] http://{host}:{port}   API docs: http://{host}:{port}/docs   (Ctrl-C stops)"
+    Engine.load(artifacts)  # a bad folder fails here, with one clear line, before any worker starts
+    Store(settings.service.store_url).record_served(artifacts.resolve())  # what every worker loads
+    # the worker processes read the same settings and share one metrics folder (Prometheus multiprocess mode)
+    os.environ[ARTIFACTS_ENV] = str(artifacts.resolve())
+    if config is not None:
+        os.environ["ATELIER_CONFIG"] = str(config.resolve())
+    metrics_dir = tempfile.mkdtemp(prefix="atelier-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    service = settings.service
+    uvicorn_config = uvicorn.Config(
+        "atelier.api.serving:worker_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=service.workers,
+        log_level="warning",
+        access_log=False,
+        timeout_worker_healthcheck=service.worker_start_seconds,
+        timeout_graceful_shutdown=30,
     )
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    out.print(
+        f"[bold]Storefront:[/] http://{host}:{port}   API docs: http://{host}:{port}/docs   "
+        f"({service.workers} workers; Ctrl-C stops, SIGHUP reloads)"
+    )
+    try:
+        Multiprocess(uvicorn_config, sockets=[uvicorn_config.bind_socket()]).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 api_keys = typer.Typer(
@@ -372,7 +404,7 @@ def demo(
         out.print(f"  {r.product_id}  ({r.source}) {r.reason}", highlight=False, markup=False)
     log.info("tables in %s, models in %s", workdir / "data", workdir / "artifacts")
     if serve_it:
-        _serve(workdir / "artifacts", "127.0.0.1", port, settings)
+        _serve(workdir / "artifacts", "127.0.0.1", port, settings, config)
 
 
 def main() -> None:

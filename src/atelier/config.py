@@ -194,9 +194,20 @@ class ServiceSettings(_Section):
     """``atelier serve``: where the service keeps shoppers, sessions and events, and who may write."""
 
     store_url: str = "sqlite:///var/service/atelier.db"
-    rate_limit_per_minute: int = Field(600, ge=1)
+    rate_limit_per_minute: int = Field(
+        600, ge=1, description="per API key and worker process (each worker keeps its own count)"
+    )
     read_requires_key: bool = False
     cookie_secure: bool = False
+    workers: int = Field(
+        2, ge=1, le=64, description="server processes; each loads its own copy of the artefacts"
+    )
+    follow_reload_seconds: float = Field(
+        1.0, gt=0, description="how often a worker checks the store for a reload made through another"
+    )
+    worker_start_seconds: int = Field(
+        300, ge=5, description="how long a worker may take to load the artefacts before it counts as hung"
+    )
 
 
 class SampleSettings(_Section):

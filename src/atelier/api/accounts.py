@@ -1,7 +1,8 @@
 """The routes that write: sign-up, login and logout (a session cookie), and events (an API key, rate-limited).
 
-An event is stored (committed) before it is acknowledged, then applied to the engine, so it shapes that
-shopper's next Personalized Picks at once and survives a restart (the service replays the log at start).
+An event is stored (committed) before it is acknowledged; every worker applies the stored events before it
+answers Personalized Picks, so an event shapes that shopper's next picks at once, whichever worker took it, and
+survives a restart (a worker applies the whole log when it starts).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from atelier.config import AgeGroup
@@ -118,7 +120,7 @@ def api_key(
     return name
 
 
-def read_access(
+async def read_access(
     request: Request,
     x_api_key: Annotated[
         str | None, Header(description="needed when service.read_requires_key is on")
@@ -126,8 +128,12 @@ def read_access(
 ) -> None:
     """Reads are open unless ``service.read_requires_key``: then a valid API key (rate-limited like writes) or a
     logged-in session is needed (401 otherwise)."""
-    if not request.app.state.settings.service.read_requires_key:
-        return
+    # async, so an open read never waits for a worker thread; only the store lookups of a keyed read go to one
+    if request.app.state.settings.service.read_requires_key:
+        await run_in_threadpool(_check_read_access, request, x_api_key)
+
+
+def _check_read_access(request: Request, x_api_key: str | None) -> None:
     if x_api_key:
         api_key(request, x_api_key)
         return
@@ -179,13 +185,11 @@ def signed_up_demographics(store: Store, user_id: str, age_groups: list[AgeGroup
 def record_event(
     request: Request, user_id: str, product_id: str, kind: str, idempotency_key: str | None = None
 ) -> Event:
-    """The one way the service takes an event: checked (404 / 422 before anything is stored), committed, then
-    applied to the engine (a retry of an event already stored is not applied twice)."""
-    engine = request.app.state.engine
-    engine.check_interaction(product_id, kind)
-    event, new = store_of(request).record_event(user_id, product_id, kind, idempotency_key)
-    if new:
-        engine.log_interaction(user_id, product_id, kind)
+    """The one way the service takes an event: checked (404 / 422 before anything is stored), then committed.
+    Every worker applies it from the store before its next Personalized Picks (``serving.EventFeed``), once:
+    a retry of an event already stored is not stored again."""
+    request.app.state.served.engine.check_interaction(product_id, kind)
+    event, _ = store_of(request).record_event(user_id, product_id, kind, idempotency_key)
     return event
 
 

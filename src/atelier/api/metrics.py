@@ -1,14 +1,25 @@
 """Prometheus metrics of one app: requests by route and status, their latency, and where picks come from.
 
-Each app has its own registry, so two apps in one process (tests, a reload) never mix their counts.
+Each app has its own registry, so two apps in one process (tests) never mix their counts. Under
+``atelier serve`` the workers are separate processes: each writes its counts to the folder named by
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode), and a scrape sums them all.
 """
 
 from __future__ import annotations
 
+import collections
+import os
 import time
 
 from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 
 class Metrics:
@@ -43,11 +54,16 @@ class Metrics:
 
     def count_sources(self, widget: str, sources) -> None:
         """Count the picks of one answer by the source that produced each."""
-        for source in sources:
-            self.sources.labels(widget, source).inc()
+        for source, count in collections.Counter(sources).items():  # one increment per source, not per pick
+            self.sources.labels(widget, source).inc(count)
 
     def exposition(self) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+        """The counts in Prometheus text: of every worker when they share a metrics folder."""
+        registry = self.registry
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 class _Measure:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -62,6 +63,15 @@ api_keys = sa.Table(
     sa.Column("key_digest", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# each artefact folder the service was told to serve, newest last: every worker follows the newest
+served_table = sa.Table(
+    "served_artifacts",
+    metadata,
+    sa.Column("generation", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("folder", sa.String(1000), nullable=False),
+    sa.Column("served_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 secrets_table = sa.Table(
@@ -218,11 +228,29 @@ class Store:
                 return _event(db.execute(query).mappings().one()), False
         return Event(int(event_id), user_id, product_id, kind, created, idempotency_key), True
 
-    def events(self, after_id: int = 0) -> list[Event]:
-        """Every event after ``after_id``, oldest first (the service replays them at start)."""
-        query = sa.select(events).where(events.c.event_id > after_id).order_by(events.c.event_id)
+    def events(self, after_id: int = 0, also: Collection[int] = ()) -> list[Event]:
+        """Every event after ``after_id``, and those of the ids in ``also``, oldest first."""
+        where = events.c.event_id > after_id
+        if also:
+            where = where | events.c.event_id.in_(sorted(also))
+        query = sa.select(events).where(where).order_by(events.c.event_id)
         with self.engine.connect() as db:
             return [_event(r) for r in db.execute(query).mappings()]
+
+    # -- the artefacts served ------------------------------------------------------------------------------------
+    def record_served(self, folder: str | Path) -> int:
+        """Note ``folder`` as the artefacts to serve from now on; returns its generation (1, 2, ...)."""
+        row = {"folder": str(folder), "served_at": _now()}
+        with self.engine.begin() as db:
+            return int(db.execute(served_table.insert().values(**row)).inserted_primary_key[0])
+
+    def served(self) -> tuple[int, str] | None:
+        """(generation, folder) of the artefacts to serve now, or None if none was recorded."""
+        query = sa.select(served_table.c.generation, served_table.c.folder)
+        query = query.order_by(served_table.c.generation.desc()).limit(1)
+        with self.engine.connect() as db:
+            found = db.execute(query).first()
+        return (int(found[0]), found[1]) if found else None
 
     # -- the service's own secrets ---------------------------------------------------------------------------------
     def secret(self, name: str) -> str:

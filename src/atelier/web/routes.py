@@ -192,7 +192,7 @@ def _signed_in(request: Request) -> dict | None:
 @router.get("/", response_class=HTMLResponse)
 def storefront(request: Request) -> HTMLResponse:
     """The shop page."""
-    engine: Engine = request.app.state.engine
+    engine: Engine = request.app.state.served.engine
     people = audience(engine)
     shopper = _signed_in(request)
     state = {
@@ -224,7 +224,7 @@ def storefront(request: Request) -> HTMLResponse:
 @router.get("/images/{product_id}")
 def picture(product_id: str, request: Request) -> Response:
     """A product's picture: the file its catalogue row names, or 404."""
-    engine: Engine = request.app.state.engine
+    engine: Engine = request.app.state.served.engine
     item = engine.items.one(product_id, "product")  # 404 naming an unknown product
     path = engine.catalogue["image_path"][item] if "image_path" in engine.catalogue.columns else None
     if not path or not Path(path).is_file():
@@ -249,9 +249,9 @@ def same_origin_json(request: Request) -> None:
     dependencies=[Depends(same_origin_json)],
 )
 def shop_event(body: ShopEvent, request: Request) -> ShopEventAck:
-    """A heart or bag button: stored (committed) before the 202, then applied to the engine, so the
-    shopper's next Personalized Picks change at once."""
-    engine: Engine = request.app.state.engine
+    """A heart or bag button: stored (committed) before the 202, so the shopper's next Personalized Picks
+    (which apply the stored events first) change at once."""
+    engine: Engine = request.app.state.served.engine
     if body.user_id is None:
         user_id = accounts.current_shopper(request).user_id  # 401 without a session
     elif body.user_id in audience(engine).ids:

@@ -1,0 +1,213 @@
+"""Several workers over one store: each applies the events any of them stored, follows a reload made through
+another, and `atelier serve` replaces its workers on SIGHUP without failing a request."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import polars as pl
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from atelier.api import create_app
+from atelier.api.serving import EventFeed, follow
+from atelier.engine import Engine
+from atelier.store.sql import Store, events, sqlite_url
+
+
+class _Recording:
+    """Stands in for an engine: notes the events applied to it."""
+
+    widgets = frozenset({"personal"})
+
+    def __init__(self):
+        self.applied: list[str] = []
+
+    def log_interaction(self, user_id, product_id, kind):
+        self.applied.append(product_id)
+
+
+def _insert(store: Store, event_id: int, product_id: str) -> None:
+    """An event with a chosen id, as a transaction that committed late would leave it."""
+    row = {"event_id": event_id, "user_id": "u", "product_id": product_id, "kind": "view"}
+    with store.engine.begin() as db:
+        db.execute(events.insert().values(**row, created_at=sa.func.now()))
+
+
+def test_the_feed_applies_each_event_once_and_finds_one_that_committed_late(tmp_path):
+    store = Store(sqlite_url(tmp_path / "feed.db"))
+    engine = _Recording()
+    feed = EventFeed(engine, store)
+    store.record_event("u", "p1", "view")
+    store.record_event("u", "p2", "view")
+    assert feed.catch_up() == 2 and engine.applied == ["p1", "p2"]
+    assert feed.catch_up() == 0  # nothing new: nothing applied twice
+    _insert(store, 4, "p4")  # id 3 is still in another transaction
+    assert feed.catch_up() == 1 and set(feed.gaps) == {3}
+    _insert(store, 3, "p3")  # ...which commits now
+    assert feed.catch_up() == 1 and engine.applied == ["p1", "p2", "p4", "p3"] and not feed.gaps
+
+
+def test_an_event_stored_by_one_worker_counts_in_the_other(artifacts, tmp_path):
+    store = Store(sqlite_url(tmp_path / "shared.db"))
+    key = store.create_api_key("tests")
+    newcomer = "fresh-shopper"
+    with (
+        TestClient(create_app(Engine.load(artifacts), store=store)) as one,
+        TestClient(create_app(Engine.load(artifacts), store=store)) as other,
+    ):
+        before = other.get(f"/v1/users/{newcomer}/recommendations").json()
+        product = _a_product(artifacts)
+        event = {"user_id": newcomer, "product_id": product, "kind": "bag"}
+        assert one.post("/v1/events", json=event, headers={"X-API-Key": key}).status_code == 202
+        after = other.get(f"/v1/users/{newcomer}/recommendations").json()
+    assert after["path"] != before["path"]
+
+
+def test_a_worker_follows_a_reload_made_through_another(artifacts, tmp_path):
+    store = Store(sqlite_url(tmp_path / "shared.db"))
+    key = store.create_api_key("tests")
+    retrained = shutil.copytree(artifacts, tmp_path / "retrained")
+    with (
+        TestClient(create_app(artifacts, store=store)) as one,
+        TestClient(create_app(artifacts, store=store)) as other,
+    ):
+        reloaded = one.post(
+            "/v1/admin/reload", params={"artifacts": str(retrained)}, headers={"X-API-Key": key}
+        )
+        assert reloaded.status_code == 200 and reloaded.json()["artifacts"] == str(retrained)
+        assert follow(other.app) is True and follow(other.app) is False  # once
+        assert other.get("/healthz").json()["artifacts"] == str(retrained)
+        assert store.served() == (1, str(retrained.resolve()))
+
+
+def _a_product(artifacts) -> str:
+    return pl.read_parquet(artifacts / "catalogue.parquet")["product_id"][0]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _until(check, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            found = check()
+            if found:
+                return found
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{what} within {seconds:.0f} s")
+
+
+def _pinned_clients(base: str, workers: int) -> dict[int, httpx.Client]:
+    """A keep-alive client for each worker process (a new connection lands on whichever worker accepts it)."""
+    pinned: dict[int, httpx.Client] = {}
+
+    def more():
+        client = httpx.Client(base_url=base, timeout=10, limits=httpx.Limits(max_connections=1))
+        pid = client.get("/healthz").json()["worker"]
+        if pid in pinned:
+            client.close()
+        else:
+            pinned[pid] = client
+        return len(pinned) == workers
+
+    _until(more, 60, f"a connection to each of {workers} workers")
+    return pinned
+
+
+def test_atelier_serve_with_two_workers_shares_events_metrics_and_reloads(artifacts, tmp_path):
+    port = _free_port()
+    store_url = sqlite_url(tmp_path / "serve.db")
+    key = Store(store_url).create_api_key("tests")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "atelier.cli", "serve", str(artifacts), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ
+        | {
+            "ATELIER_SERVICE__STORE_URL": store_url,
+            "ATELIER_SERVICE__WORKERS": "2",
+            "ATELIER_SERVICE__FOLLOW_RELOAD_SECONDS": "0.2",
+        },
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _until(lambda: httpx.get(f"{base}/healthz", timeout=2).status_code == 200, 120, "no answer")
+        (first_pid, first), (second_pid, second) = _pinned_clients(base, 2).items()
+
+        # an event taken by one worker shapes the next picks served by the other
+        newcomer = "walk-in"
+        before = second.get(f"/v1/users/{newcomer}/recommendations").json()["path"]
+        product = _a_product(artifacts)
+        event = {"user_id": newcomer, "product_id": product, "kind": "bag"}
+        assert first.post("/v1/events", json=event, headers={"X-API-Key": key}).status_code == 202
+        assert second.get(f"/v1/users/{newcomer}/recommendations").json()["path"] != before
+
+        # one scrape counts the requests of both workers
+        metrics = second.get("/metrics").text
+        line = next(
+            x
+            for x in metrics.splitlines()
+            if x.startswith("atelier_requests_total") and "/recommendations" in x and 'status="200"' in x
+        )
+        assert float(line.rsplit(" ", 1)[1]) == 2
+
+        # a reload through one worker is followed by the other
+        retrained = shutil.copytree(artifacts, tmp_path / "retrained")
+        reload = first.post(
+            "/v1/admin/reload", params={"artifacts": str(retrained)}, headers={"X-API-Key": key}
+        )
+        assert reload.status_code == 200
+        _until(
+            lambda: second.get("/healthz").json()["artifacts"] == str(retrained),
+            60,
+            "the other worker did not follow the reload",
+        )
+        first.close()
+        second.close()
+
+        # SIGHUP: both workers are replaced, one at a time, while requests keep being answered
+        failures: list[str] = []
+        stop = threading.Event()
+
+        def keep_asking():  # a new connection each time: a keep-alive one may be closed between requests
+            while not stop.is_set():
+                try:
+                    status = httpx.get(f"{base}/v1/products/{product}/together", timeout=30).status_code
+                    if status != 200:
+                        failures.append(str(status))
+                except httpx.TransportError as error:
+                    failures.append(repr(error))
+
+        asker = threading.Thread(target=keep_asking)
+        asker.start()
+        server.send_signal(signal.SIGHUP)
+
+        def replaced():
+            pids = {httpx.get(f"{base}/healthz", timeout=5).json()["worker"] for _ in range(8)}
+            return not pids & {first_pid, second_pid}
+
+        _until(replaced, 180, "the workers were not replaced after SIGHUP")
+        stop.set()
+        asker.join(timeout=60)
+        assert httpx.get(f"{base}/healthz").json()["artifacts"] == str(retrained)  # the store's newest
+        assert failures == []
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=60)
+    assert server.returncode == 0, output
