@@ -211,3 +211,17 @@ def test_atelier_serve_with_two_workers_shares_events_metrics_and_reloads(artifa
         server.terminate()
         output, _ = server.communicate(timeout=60)
     assert server.returncode == 0, output
+
+
+def test_atelier_serve_stops_with_one_clear_line_on_damaged_artefacts(artifacts, tmp_path):
+    damaged = shutil.copytree(artifacts, tmp_path / "damaged")
+    (damaged / "catalogue.parquet").unlink()
+    done = subprocess.run(
+        [sys.executable, "-m", "atelier.cli", "serve", str(damaged), "--port", str(_free_port())],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ | {"ATELIER_SERVICE__STORE_URL": sqlite_url(tmp_path / "serve.db")},
+    )
+    assert done.returncode == 2
+    assert "incomplete or damaged artefacts" in done.stderr and "Traceback" not in done.stderr + done.stdout

@@ -302,13 +302,16 @@ def _serve(artifacts: Path, host: str, port: int, settings, config: Path | None)
     import tempfile
 
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
     from atelier.api.serving import ARTIFACTS_ENV
     from atelier.engine import Engine
     from atelier.store.sql import Store
 
-    Engine.load(artifacts)  # a bad folder fails here, with one clear line, before any worker starts
+    # bad artefacts fail here, in one clear line; a worker that cannot load them is only noticed by the
+    # supervisor after service.worker_start_seconds
+    Engine.load(artifacts)  # then dropped: each worker loads its own
     Store(settings.service.store_url).record_served(artifacts.resolve())  # what every worker loads
     # the worker processes read the same settings and share one metrics folder (Prometheus multiprocess mode)
     os.environ[ARTIFACTS_ENV] = str(artifacts.resolve())
@@ -332,10 +335,13 @@ def _serve(artifacts: Path, host: str, port: int, settings, config: Path | None)
         f"[bold]Storefront:[/] http://{host}:{port}   API docs: http://{host}:{port}/docs   "
         f"({service.workers} workers; Ctrl-C stops, SIGHUP reloads)"
     )
+    supervisor = Multiprocess(uvicorn_config, sockets=[uvicorn_config.bind_socket()])
     try:
-        Multiprocess(uvicorn_config, sockets=[uvicorn_config.bind_socket()]).run()
+        supervisor.run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+    if any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
+        raise InputError(f"a worker could not load {artifacts} (the line above says why): nothing served")
 
 
 api_keys = typer.Typer(

@@ -206,7 +206,10 @@ class ServiceSettings(_Section):
         1.0, gt=0, description="how often a worker checks the store for a reload made through another"
     )
     worker_start_seconds: int = Field(
-        300, ge=5, description="how long a worker may take to load the artefacts before it counts as hung"
+        120,
+        ge=5,
+        description="how long a worker may take to load the artefacts (after SIGHUP) or to answer the "
+        "supervisor's health check before it counts as hung",
     )
 
 

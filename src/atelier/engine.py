@@ -53,23 +53,8 @@ class Engine:
     def load(cls, folder: str | Path) -> Engine:
         """The engine of an artefact folder; a clear error when the folder is not one."""
         folder = Path(folder)
-        manifest_path = folder / "manifest.json"
-        if not manifest_path.is_file():
-            raise InputError(
-                f"{folder}: no manifest.json (expected an artefact folder written by `atelier train`)"
-            )
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            widgets = manifest["widgets"]
-            found_format = manifest.get("format")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(
-                f"{manifest_path} is not a valid manifest ({exc}): train the artefacts again"
-            ) from None
-        if found_format != ARTIFACT_FORMAT:
-            raise InputError(
-                f"{folder}: artefact format {found_format!r}, this version reads format {ARTIFACT_FORMAT}: train again"
-            )
+        manifest = read_manifest(folder)
+        widgets = manifest["widgets"]
         try:
             catalogue = pl.read_parquet(folder / "catalogue.parquet")
             together = TogetherChain.load(folder / "together" / "chain") if "together" in widgets else None
@@ -321,6 +306,29 @@ def _row(columns: np.ndarray, width: int) -> sp.csr_matrix:
 def _row_mask(mask: np.ndarray) -> sp.csr_matrix | None:
     """The exclusion row of a bool mask (None when nothing is hidden)."""
     return _row(np.flatnonzero(mask), len(mask)) if mask.any() else None
+
+
+def read_manifest(folder: str | Path) -> dict:
+    """The manifest of an artefact folder this version can load; a clear error when the folder is not one."""
+    folder = Path(folder)
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise InputError(
+            f"{folder}: no manifest.json (expected an artefact folder written by `atelier train`)"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        manifest["widgets"].keys()
+        found_format = manifest.get("format")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(
+            f"{manifest_path} is not a valid manifest ({exc}): train the artefacts again"
+        ) from None
+    if found_format != ARTIFACT_FORMAT:
+        raise InputError(
+            f"{folder}: artefact format {found_format!r}, this version reads format {ARTIFACT_FORMAT}: train again"
+        )
+    return manifest
 
 
 def _load_router(folder: Path, manifest: dict, catalogue: pl.DataFrame) -> PersonalRouter:

@@ -17,6 +17,7 @@ import functools
 import gc
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -162,10 +163,16 @@ async def follow_reloads(app: FastAPI, every: float) -> None:
 def worker_app() -> FastAPI:
     """The app of one ``atelier serve`` worker process (uvicorn's factory): the artefacts the store names as
     served (the newest reload), else the folder ``atelier serve`` was given."""
+    from uvicorn.config import STARTUP_FAILURE
+
     from atelier.api.app import create_app
     from atelier.config import load_settings
 
-    settings = load_settings()
-    store = Store(settings.service.store_url)
-    newest = store.served()
-    return create_app(newest[1] if newest else os.environ[ARTIFACTS_ENV], settings, store)
+    try:
+        settings = load_settings()
+        store = Store(settings.service.store_url)
+        newest = store.served()
+        return create_app(newest[1] if newest else os.environ[ARTIFACTS_ENV], settings, store)
+    except AtelierError as error:  # one clear line, and uvicorn's supervisor stops the service
+        log.error("%s", error)
+        sys.exit(STARTUP_FAILURE)
