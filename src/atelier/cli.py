@@ -299,26 +299,25 @@ def serve(
 def _serve(artifacts: Path, host: str, port: int, settings, config: Path | None) -> None:
     """Run ``service.workers`` server processes under uvicorn's supervisor (SIGHUP replaces them one by one
     with fresh ones that load the artefacts again; SIGTERM stops them after their requests in flight)."""
+    import multiprocessing
     import tempfile
+    from concurrent.futures import ProcessPoolExecutor
 
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
-    from atelier.api.serving import ARTIFACTS_ENV
-    from atelier.engine import Engine
+    from atelier.api.serving import ARTIFACTS_ENV, check_artifacts
     from atelier.store.sql import Store
 
-    # bad artefacts fail here, in one clear line; a worker that cannot load them is only noticed by the
-    # supervisor after service.worker_start_seconds
-    Engine.load(artifacts)  # then dropped: each worker loads its own
-    Store(settings.service.store_url).record_served(artifacts.resolve())  # what every worker loads
-    # the worker processes read the same settings and share one metrics folder (Prometheus multiprocess mode)
+    # bad artefacts fail here, in one clear line (a worker that cannot load them would only be noticed by the
+    # supervisor after service.worker_start_seconds); in a process of its own, so this one keeps no copy
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as checker:
+        checker.submit(check_artifacts, artifacts).result()
+    # the worker processes read the same settings
     os.environ[ARTIFACTS_ENV] = str(artifacts.resolve())
     if config is not None:
         os.environ["ATELIER_CONFIG"] = str(config.resolve())
-    metrics_dir = tempfile.mkdtemp(prefix="atelier-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     service = settings.service
     uvicorn_config = uvicorn.Config(
         "atelier.api.serving:worker_app",
@@ -331,12 +330,17 @@ def _serve(artifacts: Path, host: str, port: int, settings, config: Path | None)
         timeout_worker_healthcheck=service.worker_start_seconds,
         timeout_graceful_shutdown=30,
     )
+    supervisor = Multiprocess(uvicorn_config, sockets=[uvicorn_config.bind_socket()])
+    # only now that the port is ours: what every worker loads (a service already running on this store
+    # follows it too)
+    Store(service.store_url).record_served(artifacts.resolve())
     out.print(
         f"[bold]Storefront:[/] http://{host}:{port}   API docs: http://{host}:{port}/docs   "
         f"({service.workers} workers; Ctrl-C stops, SIGHUP reloads)"
     )
-    supervisor = Multiprocess(uvicorn_config, sockets=[uvicorn_config.bind_socket()])
-    try:
+    metrics_dir = tempfile.mkdtemp(prefix="atelier-metrics-")
+    try:  # the workers share one metrics folder (Prometheus multiprocess mode)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         supervisor.run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

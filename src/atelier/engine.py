@@ -62,7 +62,7 @@ class Engine:
                 name: SimilarStyles.load(folder / "similar" / name) for name in widgets.get("similar", {})
             }
             personal = _load_router(folder, manifest, catalogue) if "personal" in widgets else None
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, pl.exceptions.PolarsError) as exc:
             raise InputError(f"{folder}: incomplete or damaged artefacts ({exc}): train them again") from None
         return cls(folder, manifest, catalogue, together, similar, personal)
 

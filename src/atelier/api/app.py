@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from dataclasses import replace
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +20,7 @@ from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from atelier import __version__, web
-from atelier.api import accounts
+from atelier.api import accounts, serving
 from atelier.api.metrics import Metrics
 from atelier.api.schemas import (
     Health,
@@ -32,7 +32,7 @@ from atelier.api.schemas import (
     UserPicks,
     wire,
 )
-from atelier.api.serving import Served, follow_reloads
+from atelier.api.serving import Served
 from atelier.config import Settings, load_settings
 from atelier.engine import Engine
 from atelier.errors import AtelierError
@@ -46,20 +46,26 @@ READ = [Depends(accounts.read_access)]  # open, or keyed with service.read_requi
 
 
 def create_app(
-    artifacts: str | Path | Engine, settings: Settings | None = None, store: Store | None = None
+    artifacts: str | Path | Engine,
+    settings: Settings | None = None,
+    store: Store | None = None,
+    generation: int | None = None,
 ) -> FastAPI:
-    """The API over an artefact folder (loaded once, here) or an engine already loaded, with the store of
-    ``settings.service.store_url`` (or ``store``); the stored events are applied to the engine."""
+    """The API over an artefact folder (loaded here) or an engine already loaded, with the store of
+    ``settings.service.store_url`` (or ``store``); the stored events are applied to the engine. ``generation``:
+    which of the store's served folders this is (default: the newest), so newer ones are followed."""
     settings = settings or load_settings()
     store = store or Store(settings.service.store_url)
-    newest = store.served()  # read before loading: a reload recorded meanwhile is followed
+    if generation is None:  # read before loading: a reload recorded meanwhile is followed
+        generation = (store.served() or (0, ""))[0]
     app = FastAPI(
         title="Atelier",
         version=__version__,
         description="Top Picks Together, Similar Styles and Personalized Picks for a fashion shop.",
         lifespan=_following(settings.service.follow_reload_seconds),
     )
-    app.state.served = Served.load(artifacts, store, newest[0] if newest else 0)
+    app.state.swapping = threading.Lock()  # one load and swap at a time (a reload, a follow)
+    serving.serve(app, Served.load(artifacts, store, generation))
     app.state.store = store
     app.state.settings = settings
     app.state.rate_limiter = accounts.RateLimiter(settings.service.rate_limit_per_minute)
@@ -78,7 +84,7 @@ def create_app(
     @app.get("/healthz", response_model=Health, tags=["service"])
     async def healthz() -> Health:
         """Live and ready: the artefacts are loaded and answer."""
-        return _health(app.state.served.engine)
+        return _health(app.state.served)
 
     @app.get("/metrics", tags=["service"], response_class=Response)
     async def prometheus() -> Response:
@@ -96,11 +102,7 @@ def create_app(
         folder is recorded in the store, and the service's other workers follow within
         ``service.follow_reload_seconds``."""
         folder = Path(artifacts) if artifacts else app.state.served.engine.folder
-        fresh = Served.load(folder, app.state.store, 0)  # a bad folder raises here: the old one keeps serving
-        # one reference assignment: each request reads app.state.served once
-        app.state.served = replace(fresh, generation=app.state.store.record_served(folder.resolve()))
-        log.info("now serving %s", folder)
-        return _health(fresh.engine)
+        return _health(serving.reload(app, folder))  # a bad folder raises: the old one keeps serving
 
     @app.get("/v1/products", response_model=list[Product], dependencies=READ, tags=["catalogue"])
     async def search_products(
@@ -167,18 +169,21 @@ def _following(every: float):
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        follower = asyncio.create_task(follow_reloads(app, every))
+        follower = asyncio.create_task(serving.follow_reloads(app, every))
         yield
         follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
 
     return lifespan
 
 
-def _health(engine: Engine) -> Health:
+def _health(served: Served) -> Health:
     return Health(
         status="ok",
         version=__version__,
-        artifacts=str(engine.folder),
-        widgets=sorted(engine.widgets),
+        artifacts=str(served.engine.folder),
+        widgets=sorted(served.engine.widgets),
+        generation=served.generation,
         worker=os.getpid(),
     )

@@ -69,6 +69,7 @@ class Health(BaseModel):
     version: str
     artifacts: str
     widgets: list[str]
+    generation: int = Field(description="which of the store's served folders (0: none recorded)")
     worker: int = Field(description="the process id of the worker that answered")
 
 

@@ -18,7 +18,6 @@ import gc
 import logging
 import os
 import sys
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,8 +41,12 @@ class EventFeed:
     """Keeps one engine level with the store's event log, whichever worker stored the events.
 
     Event ids are given in insertion order, but on PostgreSQL two transactions can commit out of order: an id
-    skipped over is asked for again until it appears or ``GAP_PATIENCE_SECONDS`` have passed (an insert that
-    was rolled back, such as a retried event, leaves a gap for ever)."""
+    skipped over is asked for again until it appears, or until it was asked for once more after
+    ``GAP_PATIENCE_SECONDS`` (an insert that was rolled back, such as a retried event, leaves a gap for ever).
+
+    A served feed is used on the event loop's thread only (the Personalized Picks route), so applying events
+    never runs beside a read of the same engine; a fresh one is caught up in its loading thread before it is
+    served."""
 
     def __init__(self, engine: Engine, store: Store):
         self.engine = engine
@@ -51,31 +54,32 @@ class EventFeed:
         self.last_id = 0
         self.gaps: dict[int, float] = {}  # id skipped over -> when it was first missed
         self.skipped = 0  # events naming a product these artefacts do not hold
-        self._lock = threading.Lock()
 
     def catch_up(self) -> int:
         """Apply the events stored since the last call (all of them the first time); returns how many."""
         if "personal" not in self.engine.widgets:
             return 0
-        with self._lock:
-            now = time.monotonic()
-            self.gaps = {i: t for i, t in self.gaps.items() if now - t < GAP_PATIENCE_SECONDS}
-            applied = 0
-            for event in self.store.events(self.last_id, self.gaps):
-                if event.event_id > self.last_id:
-                    start = max(self.last_id + 1, event.event_id - MAX_GAPS)
-                    self.gaps.update(dict.fromkeys(range(start, event.event_id), now))
-                    self.last_id = event.event_id
-                else:
-                    self.gaps.pop(event.event_id, None)
-                try:
-                    self.engine.log_interaction(event.user_id, event.product_id, event.kind)
-                    applied += 1
-                except AtelierError:  # a product gone from the retrained catalogue
-                    self.skipped += 1
-            if len(self.gaps) > MAX_GAPS:
-                self.gaps = dict(sorted(self.gaps.items())[-MAX_GAPS:])
-            return applied
+        now = time.monotonic()
+        asked = dict(self.gaps)  # every gap is asked for at least once after its patience ran out
+        applied = 0
+        for event in self.store.events(self.last_id, asked):
+            if event.event_id > self.last_id:
+                start = max(self.last_id + 1, event.event_id - MAX_GAPS)
+                self.gaps.update(dict.fromkeys(range(start, event.event_id), now))
+                self.last_id = event.event_id
+            else:
+                self.gaps.pop(event.event_id, None)
+            try:
+                self.engine.log_interaction(event.user_id, event.product_id, event.kind)
+                applied += 1
+            except AtelierError:  # a product gone from the retrained catalogue
+                self.skipped += 1
+        for gap, missed_at in asked.items():
+            if now - missed_at >= GAP_PATIENCE_SECONDS:
+                self.gaps.pop(gap, None)
+        if len(self.gaps) > MAX_GAPS:
+            self.gaps = dict(sorted(self.gaps.items())[-MAX_GAPS:])
+        return applied
 
 
 class Answers:
@@ -119,60 +123,93 @@ class Served:
             log.info(
                 "applied %s stored events (%s name products not in %s)", applied, feed.skipped, engine.folder
             )
-        _settle()
         return cls(engine, Answers(engine), feed, generation)
 
 
-def _settle() -> None:
-    """Move the loaded artefacts out of the garbage collector's sight: they live as long as they are served, and
-    a full collection walking their few hundred thousand objects stalls every request for about 0.2 s."""
+def serve(app: FastAPI, served: Served) -> None:
+    """Put ``served`` in service: one reference assignment, so each request reads one load's engine, answers
+    and feed. Then the garbage collector may free the old artefacts, and stops walking the new ones."""
+    app.state.served = served
+    settle()
+
+
+def settle() -> None:
+    """Move the artefacts served out of the garbage collector's sight (they live as long as they are served,
+    and a full collection walking their few hundred thousand objects stalls every request for about 0.2 s),
+    after letting it free the ones served before (frozen, their reference cycles would never be freed)."""
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
 
 
+def reload(app: FastAPI, folder: Path) -> Served:
+    """Load ``folder``, record it in the store as the artefacts to serve, and serve it (a bad folder raises
+    before anything changes). The other workers follow with ``follow``."""
+    with app.state.swapping:
+        fresh = Served.load(folder, app.state.store, 0)
+        fresh = replace(fresh, generation=app.state.store.record_served(folder.resolve()))
+        serve(app, fresh)
+    log.info("now serving %s (generation %s)", folder, fresh.generation)
+    return fresh
+
+
 def follow(app: FastAPI) -> bool:
-    """Load the artefacts another worker was told to serve, if the store names newer ones; True if swapped."""
-    newest = app.state.store.served()
-    current: Served = app.state.served
-    if newest is None or newest[0] <= current.generation:
-        return False
-    generation, folder = newest
-    try:
-        app.state.served = Served.load(folder, app.state.store, generation)
-    except AtelierError as error:  # keep serving the old ones; do not try this generation again
-        log.error(
-            "cannot follow the reload to %s (%s): still serving %s", folder, error, current.engine.folder
-        )
-        app.state.served = replace(current, generation=generation)
-        return False
+    """Load the artefacts another worker was told to serve, if the store names newer ones; True if swapped.
+    A folder that does not load raises, and the old artefacts keep serving."""
+    with app.state.swapping:  # one load at a time, and never an older one over a newer one
+        newest = app.state.store.served()
+        if newest is None or newest[0] <= app.state.served.generation:
+            return False
+        generation, folder = newest
+        serve(app, Served.load(folder, app.state.store, generation))
     log.info("now serving %s (generation %s)", folder, generation)
     return True
 
 
 async def follow_reloads(app: FastAPI, every: float) -> None:
     """Every ``every`` seconds, follow a reload made through another worker (loading in a thread, so this
-    worker keeps answering from its old artefacts meanwhile)."""
+    worker keeps answering from its old artefacts meanwhile). A failure is logged and tried again, waiting
+    twice as long each time (up to a minute)."""
+    wait = every
     while True:
-        await asyncio.sleep(every)
+        await asyncio.sleep(wait)
         try:
             await asyncio.to_thread(follow, app)
-        except Exception:  # the store unreachable for a moment: try again next time
-            log.exception("checking the store for a reload failed")
+            wait = every
+        except Exception as error:  # a folder that does not load (yet), the store out of reach
+            wait = min(wait * 2, 60.0)
+            log.error("cannot follow the newest artefacts (%s): trying again in %.0f s", error, wait)
+
+
+def check_artifacts(folder: str | Path) -> None:
+    """Load ``folder`` once and drop it: the engine's clear error if it does not load (``atelier serve`` runs
+    this in a short-lived process, so its supervisor does not keep a copy of the artefacts)."""
+    Engine.load(folder)
 
 
 def worker_app() -> FastAPI:
     """The app of one ``atelier serve`` worker process (uvicorn's factory): the artefacts the store names as
-    served (the newest reload), else the folder ``atelier serve`` was given."""
+    served (the newest reload), else, or if those do not load, the folder ``atelier serve`` was given."""
     from uvicorn.config import STARTUP_FAILURE
 
     from atelier.api.app import create_app
     from atelier.config import load_settings
 
+    given = os.environ[ARTIFACTS_ENV]
     try:
         settings = load_settings()
         store = Store(settings.service.store_url)
         newest = store.served()
-        return create_app(newest[1] if newest else os.environ[ARTIFACTS_ENV], settings, store)
+        if newest is None:
+            return create_app(given, settings, store, generation=0)
+        try:
+            return create_app(newest[1], settings, store, generation=newest[0])
+        except AtelierError as error:
+            if newest[1] == given:
+                raise
+            # serve what `atelier serve` was given; the follower tries the newest again, and says so
+            log.error("cannot load the newest artefacts %s (%s): serving %s", newest[1], error, given)
+            return create_app(given, settings, store, generation=0)
     except AtelierError as error:  # one clear line, and uvicorn's supervisor stops the service
         log.error("%s", error)
         sys.exit(STARTUP_FAILURE)
