@@ -249,6 +249,12 @@ class TogetherSettings(_Section):
     )
 
 
+# the blocks the hybrid encoder can weigh (atelier.models.hybrid_parts builds them)
+HYBRID_BLOCKS = (
+    "tfidf", "text", "image", "mobilenet_v2", "efficientnet_lite0", "colour", "colour_names", "clip",
+)  # fmt: skip
+
+
 class SimilarSettings(_Section):
     """Similar Styles: what the text encoders read and how neighbours are chosen."""
 
@@ -265,7 +271,15 @@ class SimilarSettings(_Section):
     image_runtime: Literal["onnx", "torch"] = "onnx"
     onnx_cache: str | None = None
     hybrid_weights: dict[str, float] = Field(
-        default_factory=lambda: {"text": 0.2, "image": 0.5, "colour": 0.1, "tfidf": 0.2}
+        # chosen with `atelier tune-hybrid` on the FPI tuning sample (docs/similar.md)
+        default_factory=lambda: {
+            "text": 0.186,
+            "mobilenet_v2": 0.279,
+            "efficientnet_lite0": 0.279,
+            "tfidf": 0.186,
+            "colour": 0.05,
+            "colour_names": 0.02,
+        }
     )
     exclude_variants: bool = True
     index: Literal["exact", "hnsw", "annoy"] = "exact"
@@ -276,10 +290,10 @@ class SimilarSettings(_Section):
     @field_validator("hybrid_weights")
     @classmethod
     def _known_blocks(cls, weights: dict[str, float]) -> dict[str, float]:
-        unknown = set(weights) - {"tfidf", "text", "image", "colour", "clip"}
+        unknown = set(weights) - set(HYBRID_BLOCKS)
         if unknown or not any(w > 0 for w in weights.values()) or any(w < 0 for w in weights.values()):
             raise ValueError(
-                f"expected non-negative weights (one above 0) of tfidf / text / image / colour / clip, found {weights}"
+                f"expected non-negative weights (one above 0) of {' / '.join(HYBRID_BLOCKS)}, found {weights}"
             )
         return weights
 

@@ -6,6 +6,7 @@ from atelier.encoders.base import Encoder
 from atelier.encoders.clip import ClipEncoder
 from atelier.encoders.cnn import ImageEncoder
 from atelier.encoders.colour import ColourEncoder
+from atelier.encoders.colour_names import ColourNamesEncoder
 from atelier.encoders.hybrid import HybridEncoder
 from atelier.encoders.text import TextEncoder
 from atelier.encoders.tfidf import TfidfEncoder
@@ -13,7 +14,15 @@ from atelier.errors import InputError
 
 ENCODERS: dict[str, type[Encoder]] = {
     cls.name: cls
-    for cls in (TfidfEncoder, TextEncoder, ImageEncoder, ColourEncoder, ClipEncoder, HybridEncoder)
+    for cls in (
+        TfidfEncoder,
+        TextEncoder,
+        ImageEncoder,
+        ColourEncoder,
+        ColourNamesEncoder,
+        ClipEncoder,
+        HybridEncoder,
+    )
 }
 
 
@@ -29,6 +38,6 @@ def make_encoder(spec: str | dict | Encoder) -> Encoder:
 
 
 __all__ = [
-    "ENCODERS", "ClipEncoder", "ColourEncoder", "Encoder", "HybridEncoder", "ImageEncoder", "TextEncoder", "TfidfEncoder",
-    "make_encoder",
+    "ENCODERS", "ClipEncoder", "ColourEncoder", "ColourNamesEncoder", "Encoder", "HybridEncoder", "ImageEncoder",
+    "TextEncoder", "TfidfEncoder", "make_encoder",
 ]  # fmt: skip

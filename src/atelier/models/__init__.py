@@ -12,6 +12,7 @@ from atelier.config import Settings
 from atelier.encoders import (
     ClipEncoder,
     ColourEncoder,
+    ColourNamesEncoder,
     Encoder,
     HybridEncoder,
     ImageEncoder,
@@ -47,12 +48,17 @@ def _image(s: Settings, network: str) -> ImageEncoder:
 
 
 def hybrid_parts(s: Settings) -> dict[str, Encoder]:
-    """Every encoder that can be a block of the hybrid, as the settings configure it."""
+    """Every encoder that can be a block of the hybrid, as the settings configure it: ``image`` is the network of
+    ``similar.image_network``; ``mobilenet_v2`` and ``efficientnet_lite0`` name one network each, so the hybrid
+    can hold both."""
     return {
         "tfidf": TfidfEncoder(s.similar.text_fields, s.similar.one_hot_fields, s.similar.tfidf_max_features),
         "text": _text(s),
         "image": _image(s, s.similar.image_network),
+        "mobilenet_v2": _image(s, "mobilenet_v2"),
+        "efficientnet_lite0": _image(s, "efficientnet_lite0"),
         "colour": ColourEncoder(),
+        "colour_names": ColourNamesEncoder(s.similar.text_fields),
         "clip": _clip(s),
     }
 

@@ -1,0 +1,65 @@
+"""The colours a product's text names: "Men Navy Blue Slim Fit Shirt" -> navy blue.
+
+The picture's colour histogram (``colour``) is blurred by shading, prints and backdrops; shops usually name the
+colour in the title or a colour column, and a shopper who likes a navy shirt wants navy look-alikes. This encoder
+finds the colour names of a fixed vocabulary (whole words, longest first, synonyms folded: gray -> grey) and
+returns them as a multi-hot vector; a product whose text names no colour gets no vector, so in the hybrid the
+other blocks decide for it.
+
+On the FPI tuning sample (seed 11, titles only) 92% of titles name a colour. As a small block of the hybrid
+(weight 0.02 beside two CNNs, text, TF-IDF and the colour histogram) it lifts "same type and colour" of the
+neighbours from 0.345 to 0.365 while "same type" stays at 0.80 (see docs/similar.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from atelier.encoders.base import Encoder, l2_normalise, product_texts
+
+# canonical colour names; a synonym maps to one of them
+COLOUR_NAMES = (
+    "beige", "black", "blue", "bronze", "brown", "burgundy", "camel", "charcoal", "coffee", "copper", "coral",
+    "cream", "denim", "fluorescent green", "gold", "green", "grey", "indigo", "ivory", "khaki", "lavender",
+    "lime green", "magenta", "maroon", "mauve", "metallic", "mint", "multi", "mustard", "navy blue", "nude",
+    "off white", "olive", "orange", "peach", "pink", "purple", "red", "rose", "rose gold", "rust", "sea green",
+    "silver", "skin", "steel", "tan", "taupe", "teal", "turquoise", "violet", "white", "wine", "yellow",
+)  # fmt: skip
+SYNONYMS = {
+    "gray": "grey", "golden": "gold", "multicolour": "multi", "multicolor": "multi", "multicoloured": "multi",
+    "navy": "navy blue", "olive green": "olive", "aqua": "turquoise", "offwhite": "off white",
+}  # fmt: skip
+
+
+class ColourNamesEncoder(Encoder):
+    """Multi-hot vector of the colour names in the product text (``text_fields``)."""
+
+    name = "colour_names"
+    modality = "text"
+    dim = len(COLOUR_NAMES)
+
+    def __init__(self, text_fields: Sequence[str] = ("title", "color")):
+        self.text_fields = tuple(text_fields)
+        words = sorted([*COLOUR_NAMES, *SYNONYMS], key=len, reverse=True)  # "navy blue" before "blue"
+        self._pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b")
+        self._column = {name: i for i, name in enumerate(COLOUR_NAMES)}
+
+    def fit(self, products: pl.DataFrame) -> ColourNamesEncoder:
+        self.fitted_ = True  # a fixed vocabulary: nothing to learn
+        return self
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for found in self._pattern.findall(text.lower().replace("-", " ")):  # "Navy-Blue" is navy blue
+                vectors[row, self._column[SYNONYMS.get(found, found)]] = 1.0
+        return l2_normalise(vectors)
+
+    def encode_products(self, products: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Products whose text names no colour get no vector (rather than a zero one that would still count)."""
+        vectors = self.encode_texts(product_texts(products, self.text_fields))
+        return vectors, vectors.any(axis=1)
