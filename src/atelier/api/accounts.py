@@ -44,15 +44,6 @@ class LogIn(BaseModel):
     password: str = Field(min_length=1, max_length=200)
 
 
-class ShopperOut(BaseModel):
-    user_id: str
-    email: str
-    name: str
-    birthdate: date | None = None
-    city: str | None = None
-    region: str | None = None
-
-
 class EventIn(BaseModel):
     user_id: str = Field(min_length=1, max_length=64)
     product_id: str = Field(min_length=1, max_length=128)
@@ -193,7 +184,7 @@ def record_event(
     return event
 
 
-@router.post("/v1/users", response_model=ShopperOut, status_code=status.HTTP_201_CREATED, tags=["shoppers"])
+@router.post("/v1/users", response_model=Shopper, status_code=status.HTTP_201_CREATED, tags=["shoppers"])
 def sign_up(body: SignUp, request: Request) -> Shopper:
     """Sign up a shopper (name, email, password, birth date, city, region)."""
     return store_of(request).sign_up(
@@ -201,7 +192,7 @@ def sign_up(body: SignUp, request: Request) -> Shopper:
     )
 
 
-@router.post("/v1/login", response_model=ShopperOut, tags=["shoppers"])
+@router.post("/v1/login", response_model=Shopper, tags=["shoppers"])
 def log_in(body: LogIn, request: Request, response: Response) -> Shopper:
     """Log in: sets an HttpOnly, SameSite session cookie."""
     shopper, token = store_of(request).log_in(body.email, body.password)
@@ -225,7 +216,7 @@ def log_out(request: Request, response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE)
 
 
-@router.get("/v1/me", response_model=ShopperOut, tags=["shoppers"])
+@router.get("/v1/me", response_model=Shopper, tags=["shoppers"])
 def me(shopper: Annotated[Shopper, Depends(current_shopper)]) -> Shopper:
     """The logged-in shopper."""
     return shopper

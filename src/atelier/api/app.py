@@ -30,6 +30,7 @@ from atelier.api.schemas import (
     SimilarQuery,
     TogetherQuery,
     UserPicks,
+    source_counts,
     wire,
 )
 from atelier.api.serving import Served
@@ -81,6 +82,12 @@ def create_app(
         )
         return JSONResponse(status_code=error.http_status, content={"detail": str(error)}, headers=headers)
 
+    def answered(widget: str, answer: tuple[bytes, tuple[tuple[str, int], ...]]) -> Response:
+        """A cached product-widget answer sent as it is, its picks counted by source."""
+        body, counts = answer
+        metrics.count_sources(widget, counts)
+        return Response(body, media_type="application/json")
+
     @app.get("/healthz", response_model=Health, tags=["service"])
     async def healthz() -> Health:
         """Live and ready: the artefacts are loaded and answer."""
@@ -121,18 +128,14 @@ def create_app(
     )
     async def together(product_id: str, query: Annotated[TogetherQuery, Query()]) -> ProductPicks:
         """Top Picks Together: what is bought with the product, each pick with its rule figures and reason."""
-        body, sources = app.state.served.answers.together(product_id, query)
-        metrics.count_sources("together", sources)
-        return Response(body, media_type="application/json")
+        return answered("together", app.state.served.answers.together(product_id, query))
 
     @app.get(
         "/v1/products/{product_id}/similar", response_model=ProductPicks, dependencies=READ, tags=["widgets"]
     )
     async def similar(product_id: str, query: Annotated[SimilarQuery, Query()]) -> ProductPicks:
         """Similar Styles: look-alikes by the chosen encoder (default: the first trained)."""
-        body, sources = app.state.served.answers.similar(product_id, query)
-        metrics.count_sources("similar", sources)
-        return Response(body, media_type="application/json")
+        return answered("similar", app.state.served.answers.similar(product_id, query))
 
     @app.get(
         "/v1/users/{user_id}/recommendations", response_model=UserPicks, dependencies=READ, tags=["widgets"]
@@ -157,7 +160,7 @@ def create_app(
             query.in_stock,
             query.department,
         )
-        metrics.count_sources("personal", [p.source for p in picks])
+        metrics.count_sources("personal", source_counts(picks))
         return UserPicks(user_id=user_id, path=path, recommendations=wire(picks))
 
     web.install(app)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from atelier.recommendation import MAX_N, Recommendation
@@ -78,7 +80,12 @@ def wire(picks: list[Recommendation]) -> list[Recommendation]:
     return [Recommendation(**p.as_dict()) for p in picks]
 
 
-def product_answer(product_id: str, picks: list[Recommendation]) -> tuple[bytes, tuple[str, ...]]:
-    """A product widget's finished answer: (the JSON body, the picks' sources for the metrics)."""
+def source_counts(picks: list[Recommendation]) -> tuple[tuple[str, int], ...]:
+    """(source, how many of the picks it produced) pairs: what the metrics count."""
+    return tuple(Counter(p.source for p in picks).items())
+
+
+def product_answer(product_id: str, picks: list[Recommendation]) -> tuple[bytes, tuple[tuple[str, int], ...]]:
+    """A product widget's finished answer: (the JSON body, its source counts for the metrics)."""
     body = ProductPicks(product_id=product_id, recommendations=wire(picks)).model_dump_json().encode()
-    return body, tuple(p.source for p in picks)
+    return body, source_counts(picks)

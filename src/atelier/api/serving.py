@@ -92,11 +92,11 @@ class Answers:
         self.together = functools.lru_cache(maxsize=ANSWER_CACHE)(self._together)
         self.similar = functools.lru_cache(maxsize=ANSWER_CACHE)(self._similar)
 
-    def _together(self, product_id: str, q: TogetherQuery) -> tuple[bytes, tuple[str, ...]]:
+    def _together(self, product_id: str, q: TogetherQuery) -> tuple[bytes, tuple[tuple[str, int], ...]]:
         picks = self.engine.together(product_id, q.n, q.in_stock, q.exclude_department)
         return product_answer(product_id, picks)
 
-    def _similar(self, product_id: str, q: SimilarQuery) -> tuple[bytes, tuple[str, ...]]:
+    def _similar(self, product_id: str, q: SimilarQuery) -> tuple[bytes, tuple[tuple[str, int], ...]]:
         picks = self.engine.similar(
             product_id, q.n, q.model, q.in_stock, q.same_audience, q.price_min, q.price_max
         )
