@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from atelier.api import create_app, serving
 from atelier.api.serving import EventFeed, follow
+from atelier.config import load_settings, with_section
 from atelier.engine import Engine
 from atelier.errors import InputError
 from atelier.store.sql import Store, events, sqlite_url
@@ -96,9 +97,11 @@ def test_a_worker_follows_a_reload_made_through_another(artifacts, tmp_path):
     store = Store(sqlite_url(tmp_path / "shared.db"))
     key = store.create_api_key("tests")
     retrained = shutil.copytree(artifacts, tmp_path / "retrained")
+    # the apps' own followers wait an hour, so only this test's follow() calls act (no race with them)
+    settings = with_section(load_settings(), "service", follow_reload_seconds=3600)
     with (
-        TestClient(create_app(artifacts, store=store)) as one,
-        TestClient(create_app(artifacts, store=store)) as other,
+        TestClient(create_app(artifacts, settings, store)) as one,
+        TestClient(create_app(artifacts, settings, store)) as other,
     ):
         reloaded = one.post(
             "/v1/admin/reload", params={"artifacts": str(retrained)}, headers={"X-API-Key": key}
