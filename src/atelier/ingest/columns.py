@@ -6,7 +6,8 @@ same cleaning with polars expressions and are tested against the scalar function
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -24,14 +25,27 @@ def blank_to_null(expr: pl.Expr) -> pl.Expr:
 def parse_timestamps(values: pl.Series, formats: Sequence[str]) -> pl.Series:
     """Datetimes (UTC, naive, microseconds) from text in any of ``formats``; null where none fits.
 
-    The first format is tried on the raw text (the common case, and the cheapest), then on ISO text with its
-    ``T`` and ``Z`` removed; rows still null are trimmed, normalised the same way, and tried with every format.
+    Every value is tried with the first format (the common case); when that format is all digits, ISO's ``T``
+    and ``Z`` are removed first. The few values still null are trimmed, normalised the same way, and take the
+    first of ``formats`` that fits.
     """
     if not formats:
         return pl.Series(values.name, [None] * len(values), pl.Datetime(US))
-    out = _parse(values, formats[0])
-    out = _retry(out, values, _without_iso_marks, formats[:1])  # ISO text is common: a cheap second try
-    return _retry(out, values, _normalised, formats).alias(values.name)
+    if _NUMERIC_FORMAT.fullmatch(formats[0]):
+        # A failed parse sends polars down a slow path per value, and a third of real logs write ISO "T":
+        # the marks go first (an all-digit format cannot match text that still has them).
+        out = _parse(_without_iso_marks(values), formats[0])
+    else:
+        out = _parse(values, formats[0])
+    missing = out.is_null() & values.is_not_null()
+    if missing.any():
+        idx = missing.arg_true()
+        out = out.scatter(idx, _first_fit(_normalised(values.gather(idx)), formats))
+    return out.alias(values.name)
+
+
+# A format of digits and separators only (no month names, no literal T or Z).
+_NUMERIC_FORMAT = re.compile(r"(%[YmdHMSfjy]|%\.f|%\.3f|%\.6f|[-/ :.,])+")
 
 
 def _without_iso_marks(text: pl.Series) -> pl.Series:
@@ -42,30 +56,45 @@ def _normalised(text: pl.Series) -> pl.Series:
     return text.str.strip_chars().str.replace(r"^(\d{4}-\d{2}-\d{2})T", "${1} ").str.strip_suffix("Z")
 
 
-def _retry(
-    out: pl.Series, values: pl.Series, normalise: Callable[[pl.Series], pl.Series], formats: Sequence[str]
-) -> pl.Series:
-    """Parse again, after ``normalise``, the values ``out`` left null, with each format in turn."""
-    missing = out.is_null() & values.is_not_null()
-    if not missing.any():
-        return out
-    idx = missing.arg_true()
-    rest = normalise(values.gather(idx))
-    parsed = pl.Series(values.name, [None] * len(rest), pl.Datetime(US))
-    for fmt in formats:
-        todo = parsed.is_null() & rest.is_not_null()
-        if not todo.any():
-            break
-        sub = todo.arg_true()
-        parsed = parsed.scatter(sub, _parse(rest.gather(sub), fmt))
-    return out.scatter(idx, parsed)
+def _first_fit(text: pl.Series, formats: Sequence[str]) -> pl.Series:
+    """Each value parsed with the first of ``formats`` that fits (for the few values the first one missed:
+    every format is tried on every value, in one pass)."""
+    tried = text.to_frame("t").select(
+        pl.col("t").str.to_datetime(f, strict=False, time_unit=US, cache=False).alias(str(i))
+        for i, f in enumerate(formats)
+    )
+    return (
+        pl.DataFrame([_naive_utc(tried[c]) for c in tried.columns]).select(pl.coalesce(pl.all())).to_series()
+    )
 
 
 def _parse(text: pl.Series, fmt: str) -> pl.Series:
-    parsed = text.str.to_datetime(fmt, strict=False, time_unit=US)
+    # No cache: event times are nearly all distinct, and the cache costs more than it saves.
+    return _naive_utc(text.str.to_datetime(fmt, strict=False, time_unit=US, cache=False))
+
+
+def _naive_utc(parsed: pl.Series) -> pl.Series:
+    """Times with a time zone (formats with an offset) converted to naive UTC."""
     if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone is not None:
-        parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        return parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
     return parsed
+
+
+def row_hash(columns: Sequence[str], seed: int = 0x5EED) -> pl.Expr:
+    """A 64-bit hash of the whole row over ``columns`` (for exact-duplicate detection across chunks).
+
+    Each column is hashed on its own (column by column, so polars runs them in parallel) with its own seed, so
+    equal values in different columns differ, and the hashes are folded with a multiply-xor. About twice as
+    fast as hashing a struct of the columns.
+    """
+    hashes = [pl.col(c).hash(seed=seed + i) for i, c in enumerate(columns)]
+    folded = hashes[0]
+    for h in hashes[1:]:
+        folded = (folded * pl.lit(_GOLDEN, pl.UInt64)) ^ h
+    return folded
+
+
+_GOLDEN = 0x9E3779B97F4A7C15  # 2**64 / golden ratio: an odd multiplier that spreads the bits
 
 
 def product_ids(expr: pl.Expr, pattern: str) -> pl.Expr:

@@ -26,7 +26,13 @@ from atelier.ingest._common import (
     quarantine_flagged,
     read_chunks,
 )
-from atelier.ingest.columns import blank_to_null, interaction_rule_index, parse_timestamps, product_ids
+from atelier.ingest.columns import (
+    blank_to_null,
+    interaction_rule_index,
+    parse_timestamps,
+    product_ids,
+    row_hash,
+)
 from atelier.ingest.csvfile import ROW, CsvSource
 from atelier.ingest.report import FileCounts, IngestReport, Quarantine, Stopwatch
 from atelier.ingest.users import UserAccumulator
@@ -98,7 +104,7 @@ class EventIngest:
                 "Session_ID",
                 "event_name",
                 "button_name",
-                pl.struct(RAW).hash(seed=0x5EED).alias("_hash"),
+                row_hash(RAW).alias("_hash"),
                 product_ids(pl.col("product_package"), s.product_id_pattern).alias("_ids"),
             )
         )
@@ -112,47 +118,53 @@ class EventIngest:
         interest = interest.filter(first)
         self.watch.lap("duplicates")
 
-        interest = interest.with_columns(_n=pl.col("_ids").list.len().fill_null(0))
-        interest = interest.with_columns(
-            pl.when(pl.col("_user").is_null())
-            .then(pl.lit("missing_user_id"))
-            .when(pl.col("_ts").is_null())
-            .then(pl.lit("bad_timestamp"))
-            .when(pl.col("_n") == 0)
-            .then(pl.lit("no_product_id"))
-            .alias(REASON)
+        checked = (
+            interest.lazy()
+            .with_columns(_n=pl.col("_ids").list.len().fill_null(0))
+            .with_columns(
+                pl.when(pl.col("_user").is_null())
+                .then(pl.lit("missing_user_id"))
+                .when(pl.col("_ts").is_null())
+                .then(pl.lit("bad_timestamp"))
+                .when(pl.col("_n") == 0)
+                .then(pl.lit("no_product_id"))
+                .alias(REASON)
+            )
         )
-        self._quarantine(rows, interest.filter(pl.col(REASON).is_not_null()), path, counts)
-        good = interest.filter(pl.col(REASON).is_null())
-
-        # Nearly every row names one product: check those without exploding.
+        good = checked.filter(pl.col(REASON).is_null())
         catalogue = self.catalogue_ids.implode()
+        # Nearly every row names one product: those are checked without exploding.
         single = good.filter(pl.col("_n") == 1).with_columns(
             _pid=pl.col("_ids").list.first().str.to_lowercase()
         )
-        if self.keep_unknown:
-            self.unknown_products.update(single.filter(~pl.col("_pid").is_in(catalogue))["_pid"].to_list())
-            single = single.with_columns(_known=pl.lit(True))
-        else:
-            single = single.with_columns(_known=pl.col("_pid").is_in(catalogue))
         multi = (
             good.filter(pl.col("_n") > 1)
             .explode("_ids", empty_as_null=False)
             .with_columns(_pid=pl.col("_ids").str.to_lowercase())
+            .filter(pl.struct(ROW, "_pid").is_first_distinct())  # an id named twice in one package
         )
-        multi = multi.filter(pl.struct(ROW, "_pid").is_first_distinct())  # an id named twice in one package
-        multi = multi.with_columns(_known=pl.col("_pid").is_in(catalogue))
+        single, multi, bad = pl.collect_all(
+            [
+                single.with_columns(_known=pl.col("_pid").is_in(catalogue)),
+                multi.with_columns(_known=pl.col("_pid").is_in(catalogue)),
+                checked.filter(pl.col(REASON).is_not_null()).select(ROW, REASON),
+            ]
+        )
         if self.keep_unknown:
-            self.unknown_products.update(multi.filter(~pl.col("_known"))["_pid"].to_list())
-            multi = multi.with_columns(_known=pl.lit(True))
+            for part in (single, multi):
+                self.unknown_products.update(part.filter(~pl.col("_known"))["_pid"].to_list())
+            single, multi = single.with_columns(_known=pl.lit(True)), multi.with_columns(_known=pl.lit(True))
         multi = multi.with_columns(_any=pl.col("_known").any().over(ROW))
 
-        unknown_single = single.filter(~pl.col("_known"))
-        unknown_multi = multi.filter(~pl.col("_any")).unique(ROW, keep="first", maintain_order=True)
-        for unknown in (unknown_single, unknown_multi):
-            self._quarantine(
-                rows, unknown.with_columns(pl.lit("unknown_product").alias(REASON)), path, counts
-            )
+        unknown = pl.lit("unknown_product").alias(REASON)
+        bad = pl.concat(
+            [
+                bad,
+                single.filter(~pl.col("_known")).select(ROW, unknown),
+                multi.filter(~pl.col("_any")).select(ROW, unknown).unique(ROW, maintain_order=True),
+            ]
+        )
+        self._quarantine(rows, bad, path, counts)
         # Unknown ids next to known ones in a kept row: the row is kept, the stray id is recorded.
         stray = multi.filter(pl.col("_any") & ~pl.col("_known"))
         if stray.height:
@@ -179,7 +191,8 @@ class EventIngest:
     def _quarantine(self, rows: pl.DataFrame, bad: pl.DataFrame, path: Path, counts: FileCounts) -> None:
         """Quarantine the raw ``rows`` whose record numbers ``bad`` lists, with ``bad``'s reasons."""
         if bad.height:
-            raw = rows.select([*RAW, ROW]).join(bad.select(ROW, REASON), on=ROW).sort(ROW)
+            raw = rows.filter(pl.col(ROW).is_in(bad[ROW].implode())).select([*RAW, ROW])
+            raw = raw.join(bad.select(ROW, REASON), on=ROW).sort(ROW)
             quarantine_flagged(raw, "interactions", path, counts, self.quarantine)
 
     def _write(self, kept: pl.DataFrame) -> None:
@@ -196,13 +209,11 @@ class EventIngest:
             pl.lit(weights).gather(pl.col("_rule")).alias("weight"),
         )
         self.writer.write(table)
-        self.users.count_interactions(
-            table.select("user_id", "product_id", "kind").join(self.departments, on="product_id", how="left")
-        )
 
     def close(self) -> None:
         """Finish the Parquet file."""
         stats = self.writer.close()
+        self.users.count_interactions(self.writer.path, self.departments)
         self.report.tables.setdefault("interactions", {}).update(
             stats | {"dedup_hash_bytes": self.seen.nbytes, "seconds_by_step": self.watch.to_dict()}
         )

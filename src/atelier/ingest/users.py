@@ -25,6 +25,7 @@ from atelier.ingest.report import Quarantine
 from atelier.schema import conform, empty
 
 _LAST = ("city", "region", "platform")
+_FOLD_EVERY = 16  # chunk summaries merged at once: fewer merges, memory still bounded by the users
 
 
 class UserAccumulator:
@@ -33,9 +34,10 @@ class UserAccumulator:
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
         self.summary: pl.DataFrame | None = None
+        self._summary_parts: list[pl.DataFrame] = []  # chunk summaries not yet merged into `summary`
         self.births: list[pl.DataFrame] = []
-        self._kind_parts: list[pl.DataFrame] = []  # user_id, kind, len
-        self._department_parts: list[pl.DataFrame] = []  # user_id, department, len
+        self._kinds: pl.DataFrame | None = None  # user_id, kind, len
+        self._departments: pl.DataFrame | None = None  # user_id, department, len
 
     def plans(self, rows: pl.LazyFrame, path: Path) -> list[pl.LazyFrame]:
         """What a chunk of raw rows (with ``_user`` and ``_ts``) says about users, as lazy queries.
@@ -67,35 +69,42 @@ class UserAccumulator:
     def absorb(self, summary: pl.DataFrame, births: pl.DataFrame) -> None:
         """Fold the collected results of :meth:`plans` into the running summary."""
         summary, births = _detach(summary), _detach(births)
-        self.summary = summary if self.summary is None else _merge(self.summary, summary)
+        self._summary_parts.append(summary)
+        if len(self._summary_parts) >= _FOLD_EVERY:
+            self._fold_summaries()
         if births.height:
             self.births.append(births)
 
-    def count_interactions(self, interactions: pl.DataFrame) -> None:
-        """Count a chunk's interactions per user and kind, and per user and department (``department`` column).
+    def _fold_summaries(self) -> None:
+        """Merge the pending chunk summaries (in file order) into the running one."""
+        if self._summary_parts:
+            parts = ([] if self.summary is None else [self.summary]) + self._summary_parts
+            self.summary = _merge(parts)
+            self._summary_parts = []
 
-        These are the activity features of the age regression. Counts are kept as two small tables (users x
-        kinds, users x departments), folded every few chunks so memory stays bounded by the users.
+    def count_interactions(self, interactions: Path, departments: pl.DataFrame) -> None:
+        """Count the interactions per user and kind, and per user and department (by ``departments``).
+
+        These are the activity features of the age regression. They are counted once, from the finished
+        interactions file, by polars' streaming engine: memory stays bounded by the users, and the event chunks
+        do not pay for two group-bys each.
         """
-        rows = interactions.lazy().with_columns(pl.col("department").fill_null("?"))
-        kinds, departments = pl.collect_all(
-            [rows.group_by("user_id", "kind").len(), rows.group_by("user_id", "department").len()]
+        rows = (
+            pl.scan_parquet(interactions)
+            .select("user_id", "product_id", "kind")
+            .join(departments.lazy(), on="product_id", how="left")
+            .with_columns(pl.col("department").fill_null("?"))
         )
-        self._kind_parts.append(_detach(kinds))
-        self._department_parts.append(_detach(departments))
-        if len(self._kind_parts) >= 16:
-            self._fold_counts()
-
-    def _fold_counts(self) -> None:
-        for parts, key in ((self._kind_parts, "kind"), (self._department_parts, "department")):
-            if len(parts) > 1:
-                folded = pl.concat(parts).group_by("user_id", key).agg(pl.col("len").sum())
-                parts[:] = [folded]
+        self._kinds, self._departments = pl.collect_all(
+            [rows.group_by("user_id", "kind").len(), rows.group_by("user_id", "department").len()],
+            engine="streaming",
+        )
 
     def finish(self, quarantine: Quarantine) -> tuple[pl.DataFrame, dict[str, Any]]:
         """The canonical users table and its statistics."""
         s = self.settings
         stats: dict[str, Any] = {}
+        self._fold_summaries()
         if self.summary is None or self.summary.height == 0:
             return empty("users"), {"rows": 0}
         users = self.summary.rename({"_user": "user_id"}).with_columns(
@@ -196,10 +205,9 @@ class UserAccumulator:
         parts = [base.select("log_events").to_numpy()]
         parts.append(base.select("region").to_dummies().to_numpy())
         parts.append(base.select("platform").to_dummies().to_numpy())
-        self._fold_counts()
-        if self._kind_parts and self._kind_parts[0].height:
-            by_kind = self._kind_parts[0].pivot("kind", index="user_id", values="len")
-            by_dept = self._department_parts[0].pivot("department", index="user_id", values="len")
+        if self._kinds is not None and self._departments is not None and self._kinds.height:
+            by_kind = self._kinds.pivot("kind", index="user_id", values="len", sort_columns=True)
+            by_dept = self._departments.pivot("department", index="user_id", values="len", sort_columns=True)
             kind_cols = [c for c in by_kind.columns if c != "user_id"]
             dept_cols = [c for c in by_dept.columns if c != "user_id"]
             joined = (
@@ -247,21 +255,18 @@ def _detach(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.concat_str([pl.col(c), pl.lit("")]).alias(c) for c in text)
 
 
-def _pick(a: pl.Expr, b: pl.Expr, earliest: bool) -> pl.Expr:
-    """The earlier (or later) of two nullable times. (polars' min_horizontal fails on all-null columns.)"""
-    a_wins = (a < b) if earliest else (a > b)
-    return pl.when(b.is_null() | a_wins.fill_null(False)).then(a).otherwise(b)
-
-
-def _merge(running: pl.DataFrame, chunk: pl.DataFrame) -> pl.DataFrame:
-    """Combine two per-user summaries: earliest first event, latest last event, the newer known places."""
-    both = running.join(chunk, on="_user", how="full", coalesce=True, suffix="_new")
-    return both.select(
-        "_user",
-        _pick(pl.col("first_seen"), pl.col("first_seen_new"), earliest=True).alias("first_seen"),
-        _pick(pl.col("last_seen"), pl.col("last_seen_new"), earliest=False).alias("last_seen"),
-        (pl.col("n_events").fill_null(0) + pl.col("n_events_new").fill_null(0)).alias("n_events"),
-        *[pl.coalesce(f"{c}_new", c).alias(c) for c in _LAST],
+def _merge(summaries: list[pl.DataFrame]) -> pl.DataFrame:
+    """Combine per-user summaries given in file order: earliest first event, latest last event, event counts
+    summed, and the last known city, region and platform."""
+    return (
+        pl.concat(summaries)
+        .group_by("_user", maintain_order=True)
+        .agg(
+            pl.col("first_seen").min(),
+            pl.col("last_seen").max(),
+            pl.col("n_events").sum(),
+            *[pl.col(c).drop_nulls().last() for c in _LAST],
+        )
     )
 
 
