@@ -170,7 +170,10 @@ def read_products(path: Path, report: IngestReport, quarantine: Quarantine, imag
 
     _assign_groups(cleaned)
     report.tables.setdefault("products", {})["attributes_unreadable"] = unreadable
-    return conform("products", pl.DataFrame(cleaned, schema=polars_schema("products")))
+    schema = polars_schema("products")
+    # Column by column: from a list of dicts, polars builds one Series per list cell (colours, images).
+    columns = {name: [p.get(name) for p in cleaned] for name in schema}
+    return conform("products", pl.DataFrame(columns, schema=schema))
 
 
 def _assign_groups(products: list[dict[str, Any]]) -> None:
