@@ -6,7 +6,10 @@ stamp records its parameters and the generator's source hash; a matching sample 
 process (raw CSVs in, Parquet tables out):
 
 - ``atelier``: ``atelier.ingest.ingest("twentytoo", ...)`` with the default settings;
-- ``seeds``: ``benchmarks/seeds_method.py``, the seed documents' chunked pandas preprocessing.
+- ``seeds``: ``benchmarks/seeds_method.py``, the seed documents' chunked pandas preprocessing;
+- ``pyarrow-read``: ``pyarrow.csv.read_csv`` of the event files and nothing else (all its threads). It is no
+  ingest: it calibrates the machine against the issue's reference ("pyarrow's CSV reader alone parses about
+  5,000,000 rows/s"), so a rows/s figure can be read beside what this machine can do at all.
 
 Wall time is measured around the child (interpreter start and imports included) and, inside it, around
 the method alone ("ingest s": raw CSVs in, Parquet out, after the imports); peak memory is
@@ -36,7 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "var" / "bench"
 SAMPLE = {"products": 2000, "users": 20000, "seed": 7}
-METHODS = ("atelier", "seeds")
+METHODS = ("atelier", "seeds", "pyarrow-read")
+INGESTS = ("atelier", "seeds")  # the methods that do the whole job
+REFERENCE_READ_ROWS_PER_S = 5_000_000  # pyarrow's CSV reader alone, on the machine the issue was written on
 TARGET_ROWS_PER_S = 1_000_000
 TARGET_SPEEDUP = 3.0
 MEMORY_GROWTH_TOLERANCE = 1.2  # "not growing": the peak at the largest size within 20% of the smallest
@@ -214,6 +219,10 @@ def child_main(args: Sequence[str]) -> None:
         import atelier.ingest.twentytoo  # noqa: F401  (imports are not the work, as for the seeds below)
 
         run = run_atelier
+    elif method == "pyarrow-read":
+        import pyarrow.csv  # noqa: F401
+
+        run = run_read_only
     else:
         from seeds_method import run
     start = time.perf_counter()
@@ -235,6 +244,22 @@ def run_atelier(products: Path, events: list[Path], out: Path) -> dict[str, int]
         "users": tables["users"]["rows"],
         "products": tables["products"]["rows"],
     }
+
+
+def run_read_only(products: Path, events: list[Path], out: Path) -> dict[str, int]:
+    """pyarrow's CSV reader on the event files, every column as text, nothing else: the machine's yardstick."""
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    rows = 0
+    for path in events:
+        with path.open(newline="") as fh:
+            names = next(csv.reader(fh))
+        options = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.large_string()))
+        rows += pacsv.read_csv(path, convert_options=options).num_rows
+    return {"raw_event_rows": rows}
 
 
 def check_rules_match() -> None:
@@ -270,12 +295,13 @@ def markdown_table(results: list[Result]) -> str:
     lines = [head, "|" + "---|" * 13]
     for r in results:
         times = [run.seconds for run in r.runs]
-        c = r.counts
+        c = {k: f"{v:,}" for k, v in r.counts.items()}
         lines.append(
-            f"| {r.method} | {r.events:,} | {c['raw_event_rows']:,} | {r.seconds:.2f} ({min(times):.2f}-"
+            f"| {r.method} | {r.events:,} | {c['raw_event_rows']} | {r.seconds:.2f} ({min(times):.2f}-"
             f"{max(times):.2f}) | {r.rows_per_s:,.0f} | {r.work_seconds:.2f} | {r.work_rows_per_s:,.0f} "
             f"| {r.cpu_seconds:.1f} | {r.peak_mb:,.0f} "
-            f"| {r.others_cpu:.0%} | {c['interactions']:,} | {c['users']:,} | {c['products']:,} |"
+            f"| {r.others_cpu:.0%} | {c.get('interactions', '-')} | {c.get('users', '-')} "
+            f"| {c.get('products', '-')} |"
         )
     return "\n".join(lines)
 
@@ -295,9 +321,18 @@ def verdicts(results: list[Result]) -> list[str]:
             f"{TARGET_ROWS_PER_S:,}: {_ok(a.work_rows_per_s >= TARGET_ROWS_PER_S)}); peak memory "
             f"Atelier/seeds {a.peak_mb / s.peak_mb:.2f}"
         )
+        if ("pyarrow-read", n) in by:
+            read = by[("pyarrow-read", n)].work_rows_per_s
+            lines.append(
+                f"- {n:,} events, calibration: pyarrow's CSV reader alone does {read:,.0f} rows/s here "
+                f"({read / REFERENCE_READ_ROWS_PER_S:.0%} of the {REFERENCE_READ_ROWS_PER_S:,} the issue "
+                f"measured); Atelier's ingest runs at {a.work_rows_per_s / read:.1%} of the reader's speed "
+                f"(the target, {TARGET_ROWS_PER_S:,} rows/s, is "
+                f"{TARGET_ROWS_PER_S / REFERENCE_READ_ROWS_PER_S:.0%} of the issue's reader speed)"
+            )
     if len(sizes) > 1:
         small, large = sizes[0], sizes[-1]
-        for method in METHODS:
+        for method in INGESTS:
             growth = by[(method, large)].peak_mb / by[(method, small)].peak_mb
             if method == "atelier":
                 verdict = f"target <= {MEMORY_GROWTH_TOLERANCE:g}: {_ok(growth <= MEMORY_GROWTH_TOLERANCE)}"
@@ -364,7 +399,7 @@ def benchmark(samples: dict[int, tuple[Path, list[Path]]], runs: int, quiet_wait
                     runs,
                     run.seconds,
                     run.peak_mb,
-                    f"{run.counts['interactions']:,}",
+                    f"{run.counts.get('interactions', 0):,}",
                     100 * run.others_cpu,
                 )
         results.extend(pair)
