@@ -209,11 +209,13 @@ class EventIngest:
             pl.lit(weights).gather(pl.col("_rule")).alias("weight"),
         )
         self.writer.write(table)
+        self.users.count_interactions(
+            table.select("user_id", "product_id", "kind").join(self.departments, on="product_id", how="left")
+        )
 
     def close(self) -> None:
         """Finish the Parquet file."""
         stats = self.writer.close()
-        self.users.count_interactions(self.writer.path, self.departments)
         self.report.tables.setdefault("interactions", {}).update(
             stats | {"dedup_hash_bytes": self.seen.nbytes, "seconds_by_step": self.watch.to_dict()}
         )

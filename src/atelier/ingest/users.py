@@ -36,8 +36,8 @@ class UserAccumulator:
         self.summary: pl.DataFrame | None = None
         self._summary_parts: list[pl.DataFrame] = []  # chunk summaries not yet merged into `summary`
         self.births: list[pl.DataFrame] = []
-        self._kinds: pl.DataFrame | None = None  # user_id, kind, len
-        self._departments: pl.DataFrame | None = None  # user_id, department, len
+        self._kind_parts: list[pl.DataFrame] = []  # user_id, kind, len
+        self._department_parts: list[pl.DataFrame] = []  # user_id, department, len
 
     def plans(self, rows: pl.LazyFrame, path: Path) -> list[pl.LazyFrame]:
         """What a chunk of raw rows (with ``_user`` and ``_ts``) says about users, as lazy queries.
@@ -82,23 +82,26 @@ class UserAccumulator:
             self.summary = _merge(parts)
             self._summary_parts = []
 
-    def count_interactions(self, interactions: Path, departments: pl.DataFrame) -> None:
-        """Count the interactions per user and kind, and per user and department (by ``departments``).
+    def count_interactions(self, interactions: pl.DataFrame) -> None:
+        """Count a chunk's interactions per user and kind, and per user and department (``department`` column).
 
-        These are the activity features of the age regression. They are counted once, from the finished
-        interactions file, by polars' streaming engine: memory stays bounded by the users, and the event chunks
-        do not pay for two group-bys each.
+        These are the activity features of the age regression. Counts are kept as two small tables (users x
+        kinds, users x departments), folded every few chunks so memory stays bounded by the users.
         """
-        rows = (
-            pl.scan_parquet(interactions)
-            .select("user_id", "product_id", "kind")
-            .join(departments.lazy(), on="product_id", how="left")
-            .with_columns(pl.col("department").fill_null("?"))
+        rows = interactions.lazy().with_columns(pl.col("department").fill_null("?"))
+        kinds, departments = pl.collect_all(
+            [rows.group_by("user_id", "kind").len(), rows.group_by("user_id", "department").len()]
         )
-        self._kinds, self._departments = pl.collect_all(
-            [rows.group_by("user_id", "kind").len(), rows.group_by("user_id", "department").len()],
-            engine="streaming",
-        )
+        self._kind_parts.append(_detach(kinds))
+        self._department_parts.append(_detach(departments))
+        if len(self._kind_parts) >= _FOLD_EVERY:
+            self._fold_counts()
+
+    def _fold_counts(self) -> None:
+        for parts, key in ((self._kind_parts, "kind"), (self._department_parts, "department")):
+            if len(parts) > 1:
+                folded = pl.concat(parts).group_by("user_id", key).agg(pl.col("len").sum())
+                parts[:] = [folded]
 
     def finish(self, quarantine: Quarantine) -> tuple[pl.DataFrame, dict[str, Any]]:
         """The canonical users table and its statistics."""
@@ -205,9 +208,12 @@ class UserAccumulator:
         parts = [base.select("log_events").to_numpy()]
         parts.append(base.select("region").to_dummies().to_numpy())
         parts.append(base.select("platform").to_dummies().to_numpy())
-        if self._kinds is not None and self._departments is not None and self._kinds.height:
-            by_kind = self._kinds.pivot("kind", index="user_id", values="len", sort_columns=True)
-            by_dept = self._departments.pivot("department", index="user_id", values="len", sort_columns=True)
+        self._fold_counts()
+        if self._kind_parts and self._kind_parts[0].height:
+            by_kind = self._kind_parts[0].pivot("kind", index="user_id", values="len", sort_columns=True)
+            by_dept = self._department_parts[0].pivot(
+                "department", index="user_id", values="len", sort_columns=True
+            )
             kind_cols = [c for c in by_kind.columns if c != "user_id"]
             dept_cols = [c for c in by_dept.columns if c != "user_id"]
             joined = (
