@@ -164,7 +164,7 @@ class UserAccumulator:
         )
         births = births.with_columns(_reason=reason)
         bad = births.filter(pl.col("_reason").is_not_null())
-        for source, part in bad.group_by("source_file"):
+        for source, part in bad.group_by("source_file", maintain_order=True):
             quarantine.add(
                 "users",
                 part.select(ROW, pl.col("_user").alias("User_ID"), "event_time", "Answer"),
