@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from queue import Queue
 from typing import Any
@@ -303,13 +303,37 @@ class InteractionWriter:
         return {"rows": self.rows, "by_kind": dict(sorted(self.by_kind.items()))}
 
 
+class Folding:
+    """Partial aggregates, one per chunk, merged every ``every`` chunks: memory is bounded by the keys (users,
+    say), not by the rows, and a merge is paid once per ``every`` chunks instead of once per chunk.
+
+    ``merge`` combines parts given in file order into one part (associative: the result of a merge is merged
+    again with later parts).
+    """
+
+    def __init__(self, merge: Callable[[list[pl.DataFrame]], pl.DataFrame], every: int = 16) -> None:
+        self._merge = merge
+        self._every = every
+        self._parts: list[pl.DataFrame] = []
+
+    def add(self, part: pl.DataFrame) -> None:
+        """Add one chunk's part (after the parts added before it)."""
+        self._parts.append(part)
+        if len(self._parts) >= self._every:
+            self._parts = [self._merge(self._parts)]
+
+    def result(self) -> pl.DataFrame | None:
+        """Everything added, merged into one frame; None when nothing was added."""
+        if len(self._parts) > 1:
+            self._parts = [self._merge(self._parts)]
+        return self._parts[0] if self._parts else None
+
+
 class UserActivity:
     """Per-user first and last event time and event count, folded chunk by chunk."""
 
-    _COMPACT_EVERY = 32
-
     def __init__(self) -> None:
-        self._parts: list[pl.DataFrame] = []
+        self._summary = Folding(_merge_activity, every=32)
 
     def observe(self, users: pl.Series, times: pl.Series | None = None) -> None:
         """Count one event per non-null entry of ``users``, at ``times`` (null: unknown time)."""
@@ -318,31 +342,34 @@ class UserActivity:
         frame = frame.with_columns(timestamp=ts.cast(pl.Datetime("us"))).filter(
             pl.col("user_id").is_not_null()
         )
-        self._parts.append(
+        self._summary.add(
             frame.group_by("user_id").agg(
                 first_seen=pl.col("timestamp").min(),
                 last_seen=pl.col("timestamp").max(),
                 n_events=pl.len().cast(pl.Int64),
             )
         )
-        if len(self._parts) >= self._COMPACT_EVERY:
-            self._parts = [self.summary()]
 
     def summary(self) -> pl.DataFrame:
         """One row per user seen: user_id, first_seen, last_seen, n_events."""
-        schema = {
-            "user_id": pl.String,
-            "first_seen": pl.Datetime("us"),
-            "last_seen": pl.Datetime("us"),
-            "n_events": pl.Int64,
-        }
-        if not self._parts:
+        summary = self._summary.result()
+        if summary is None:
+            schema = {
+                "user_id": pl.String,
+                "first_seen": pl.Datetime("us"),
+                "last_seen": pl.Datetime("us"),
+                "n_events": pl.Int64,
+            }
             return pl.DataFrame(schema=schema)
-        return (
-            pl.concat(self._parts)
-            .group_by("user_id")
-            .agg(pl.col("first_seen").min(), pl.col("last_seen").max(), pl.col("n_events").sum())
-        )
+        return summary
+
+
+def _merge_activity(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    return (
+        pl.concat(parts)
+        .group_by("user_id")
+        .agg(pl.col("first_seen").min(), pl.col("last_seen").max(), pl.col("n_events").sum())
+    )
 
 
 def users_from_activity(activity: pl.DataFrame) -> pl.DataFrame:

@@ -35,7 +35,7 @@ from atelier.ingest._common import (
     unique,
     users_from_activity,
 )
-from atelier.ingest.columns import blank_to_null, parse_timestamps
+from atelier.ingest.columns import blank_to_null, parse_timestamps, row_hash
 from atelier.ingest.csvfile import ROW
 from atelier.ingest.report import FileCounts, IngestReport, Quarantine
 from atelier.store.tables import write_table
@@ -169,9 +169,8 @@ class EventLog:
 
     def _drop_duplicates(self, rows: pl.DataFrame, counts: FileCounts) -> pl.DataFrame:
         """Filter out exact repeats of an earlier row of interest (this chunk or any before, any file)."""
-        hashes = rows.select(pl.exclude(ROW, "_user", "_item", "_kind", "_ts")).hash_rows(
-            seed=0x5EED, seed_1=1, seed_2=2, seed_3=3
-        )
+        raw = [c for c in rows.columns if c not in (ROW, "_user", "_item", "_kind", "_ts")]
+        hashes = rows.select(row_hash(raw)).to_series()
         first = self.seen.first_seen(hashes)
         counts.filter_out("duplicate", int((~first).sum()))
         return rows.filter(first)

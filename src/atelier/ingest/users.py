@@ -11,6 +11,7 @@ platform), the birth dates found in answers, and interaction counts per kind and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,13 @@ import numpy as np
 import polars as pl
 
 from atelier.config import IngestSettings
+from atelier.ingest._common import Folding
 from atelier.ingest.columns import age_group, blank_to_null
 from atelier.ingest.csvfile import ROW
 from atelier.ingest.report import Quarantine
 from atelier.schema import conform, empty
 
 _LAST = ("city", "region", "platform")
-_FOLD_EVERY = 16  # chunk summaries merged at once: fewer merges, memory still bounded by the users
 
 
 class UserAccumulator:
@@ -33,11 +34,10 @@ class UserAccumulator:
 
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
-        self.summary: pl.DataFrame | None = None
-        self._summary_parts: list[pl.DataFrame] = []  # chunk summaries not yet merged into `summary`
+        self.summary = Folding(_merge)
         self.births: list[pl.DataFrame] = []
-        self._kind_parts: list[pl.DataFrame] = []  # user_id, kind, len
-        self._department_parts: list[pl.DataFrame] = []  # user_id, department, len
+        self._kinds = Folding(_summed_counts("kind"))  # user_id, kind, len
+        self._departments = Folding(_summed_counts("department"))  # user_id, department, len
 
     def plans(self, rows: pl.LazyFrame, path: Path) -> list[pl.LazyFrame]:
         """What a chunk of raw rows (with ``_user`` and ``_ts``) says about users, as lazy queries.
@@ -69,18 +69,9 @@ class UserAccumulator:
     def absorb(self, summary: pl.DataFrame, births: pl.DataFrame) -> None:
         """Fold the collected results of :meth:`plans` into the running summary."""
         summary, births = _detach(summary), _detach(births)
-        self._summary_parts.append(summary)
-        if len(self._summary_parts) >= _FOLD_EVERY:
-            self._fold_summaries()
+        self.summary.add(summary)
         if births.height:
             self.births.append(births)
-
-    def _fold_summaries(self) -> None:
-        """Merge the pending chunk summaries (in file order) into the running one."""
-        if self._summary_parts:
-            parts = ([] if self.summary is None else [self.summary]) + self._summary_parts
-            self.summary = _merge(parts)
-            self._summary_parts = []
 
     def count_interactions(self, interactions: pl.DataFrame) -> None:
         """Count a chunk's interactions per user and kind, and per user and department (``department`` column).
@@ -92,25 +83,17 @@ class UserAccumulator:
         kinds, departments = pl.collect_all(
             [rows.group_by("user_id", "kind").len(), rows.group_by("user_id", "department").len()]
         )
-        self._kind_parts.append(_detach(kinds))
-        self._department_parts.append(_detach(departments))
-        if len(self._kind_parts) >= _FOLD_EVERY:
-            self._fold_counts()
-
-    def _fold_counts(self) -> None:
-        for parts, key in ((self._kind_parts, "kind"), (self._department_parts, "department")):
-            if len(parts) > 1:
-                folded = pl.concat(parts).group_by("user_id", key).agg(pl.col("len").sum())
-                parts[:] = [folded]
+        self._kinds.add(_detach(kinds))
+        self._departments.add(_detach(departments))
 
     def finish(self, quarantine: Quarantine) -> tuple[pl.DataFrame, dict[str, Any]]:
         """The canonical users table and its statistics."""
         s = self.settings
         stats: dict[str, Any] = {}
-        self._fold_summaries()
-        if self.summary is None or self.summary.height == 0:
+        summary = self.summary.result()
+        if summary is None or summary.height == 0:
             return empty("users"), {"rows": 0}
-        users = self.summary.rename({"_user": "user_id"}).with_columns(
+        users = summary.rename({"_user": "user_id"}).with_columns(
             [blank_to_null(pl.col(c)).alias(c) for c in _LAST]
         )
         reference = users["last_seen"].max()
@@ -208,12 +191,10 @@ class UserAccumulator:
         parts = [base.select("log_events").to_numpy()]
         parts.append(base.select("region").to_dummies().to_numpy())
         parts.append(base.select("platform").to_dummies().to_numpy())
-        self._fold_counts()
-        if self._kind_parts and self._kind_parts[0].height:
-            by_kind = self._kind_parts[0].pivot("kind", index="user_id", values="len", sort_columns=True)
-            by_dept = self._department_parts[0].pivot(
-                "department", index="user_id", values="len", sort_columns=True
-            )
+        kinds, departments = self._kinds.result(), self._departments.result()
+        if kinds is not None and departments is not None and kinds.height:
+            by_kind = kinds.pivot("kind", index="user_id", values="len", sort_columns=True)
+            by_dept = departments.pivot("department", index="user_id", values="len", sort_columns=True)
             kind_cols = [c for c in by_kind.columns if c != "user_id"]
             dept_cols = [c for c in by_dept.columns if c != "user_id"]
             joined = (
@@ -259,6 +240,11 @@ def _detach(frame: pl.DataFrame) -> pl.DataFrame:
     """
     text = [c for c, t in frame.schema.items() if t == pl.String]
     return frame.with_columns(pl.concat_str([pl.col(c), pl.lit("")]).alias(c) for c in text)
+
+
+def _summed_counts(key: str) -> Callable[[list[pl.DataFrame]], pl.DataFrame]:
+    """A merge for parts of (user_id, ``key``, len) counts."""
+    return lambda parts: pl.concat(parts).group_by("user_id", key).agg(pl.col("len").sum())
 
 
 def _merge(summaries: list[pl.DataFrame]) -> pl.DataFrame:
