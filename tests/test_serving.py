@@ -59,6 +59,21 @@ def test_the_feed_applies_each_event_once_and_finds_one_that_committed_late(tmp_
     assert feed.catch_up() == 1 and engine.applied == ["p1", "p2", "p4", "p3"] and not feed.gaps
 
 
+def test_overlapping_fetches_apply_each_event_once(tmp_path):
+    # two requests read the store in threads before either applies (the route applies on the loop's thread)
+    store = Store(sqlite_url(tmp_path / "feed.db"))
+    engine = _Recording()
+    feed = EventFeed(engine, store)
+    store.record_event("u", "p1", "view")
+    _insert(store, 3, "p3")  # id 2 still in another transaction
+    first = feed.fetch()
+    _insert(store, 2, "p2")  # commits between the two reads
+    second = feed.fetch()
+    assert feed.apply(first) == 2 and set(feed.gaps) == {2}
+    assert feed.apply(second) == 1  # p2 fills the gap; p1 and p3 are not applied again
+    assert engine.applied == ["p1", "p3", "p2"] and not feed.gaps
+
+
 def test_a_gap_past_its_patience_is_still_asked_for_once(tmp_path, monkeypatch):
     store = Store(sqlite_url(tmp_path / "feed.db"))
     engine = _Recording()

@@ -80,7 +80,7 @@ def test_an_expired_session_is_no_session(store):
 def test_events_are_durable_across_a_reopen_and_come_back_in_order(store_url):
     url = store_url
     first = Store(url)
-    written = [first.record_event("u1", f"p{i}", "bag")[0] for i in range(5)]
+    written = [first.record_event("u1", f"p{i}", "bag") for i in range(5)]
     first.close()  # as if the service stopped
     again = Store(url)
     assert [e.event_id for e in again.events()] == [e.event_id for e in written]

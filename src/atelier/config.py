@@ -271,7 +271,7 @@ class SimilarSettings(_Section):
     image_runtime: Literal["onnx", "torch"] = "onnx"
     onnx_cache: str | None = None
     hybrid_weights: dict[str, float] = Field(
-        # chosen with `atelier tune-hybrid` on the FPI tuning sample (docs/similar.md)
+        # a focused grid on the FPI tuning sample, scored as `atelier tune-hybrid` scores (docs/similar.md)
         default_factory=lambda: {
             "text": 0.186,
             "mobilenet_v2": 0.279,

@@ -63,6 +63,12 @@ class EventAck(BaseModel):
     product_id: str
     kind: str
 
+    @classmethod
+    def of(cls, event: Event) -> EventAck:
+        return cls(
+            event_id=event.event_id, user_id=event.user_id, product_id=event.product_id, kind=event.kind
+        )
+
 
 class TooManyRequests(AtelierError):
     http_status = 429
@@ -128,9 +134,12 @@ def _check_read_access(request: Request, x_api_key: str | None) -> None:
     if x_api_key:
         api_key(request, x_api_key)
         return
-    token = session_token(request)
-    if token is None or store_of(request).shopper_of_session(token) is None:
-        raise UnauthorizedError("this shop's API needs an X-API-Key header or a logged-in session to read")
+    try:
+        current_shopper(request)
+    except UnauthorizedError:
+        raise UnauthorizedError(
+            "this shop's API needs an X-API-Key header or a logged-in session to read"
+        ) from None
 
 
 def sign(token: str, secret: str) -> str:
@@ -180,8 +189,7 @@ def record_event(
     Every worker applies it from the store before its next Personalized Picks (``serving.EventFeed``), once:
     a retry of an event already stored is not stored again."""
     request.app.state.served.engine.check_interaction(product_id, kind)
-    event, _ = store_of(request).record_event(user_id, product_id, kind, idempotency_key)
-    return event
+    return store_of(request).record_event(user_id, product_id, kind, idempotency_key)
 
 
 @router.post("/v1/users", response_model=Shopper, status_code=status.HTTP_201_CREATED, tags=["shoppers"])
@@ -225,7 +233,4 @@ def me(shopper: Annotated[Shopper, Depends(current_shopper)]) -> Shopper:
 @router.post("/v1/events", response_model=EventAck, status_code=status.HTTP_202_ACCEPTED, tags=["events"])
 def log_event(body: EventIn, request: Request, _: Annotated[str, Depends(api_key)]) -> EventAck:
     """Log an interaction (API key): stored durably, then it shapes that shopper's next Personalized Picks."""
-    event = record_event(request, body.user_id, body.product_id, body.kind, body.idempotency_key)
-    return EventAck(
-        event_id=event.event_id, user_id=event.user_id, product_id=event.product_id, kind=event.kind
-    )
+    return EventAck.of(record_event(request, body.user_id, body.product_id, body.kind, body.idempotency_key))

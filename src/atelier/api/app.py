@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import threading
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from atelier import __version__, web
@@ -39,8 +39,6 @@ from atelier.engine import Engine
 from atelier.errors import AtelierError
 from atelier.recommendation import MAX_N
 from atelier.store.sql import Store
-
-log = logging.getLogger(__name__)
 
 N = Annotated[int, Query(ge=1, le=MAX_N, description="how many picks")]
 READ = [Depends(accounts.read_access)]  # open, or keyed with service.read_requires_key
@@ -144,13 +142,19 @@ def create_app(
         """Personalized Picks: the router chooses the source by who the shopper is (an unknown id is a new
         shopper, not an error) and says which path it took."""
         # a shopper who signed up here is known by their birth date and region until they have events
-        known = accounts.signed_up_demographics(
-            app.state.store, user_id, settings.ingest.age_groups, datetime.now(UTC).date()
+        known = await run_in_threadpool(
+            accounts.signed_up_demographics,
+            app.state.store,
+            user_id,
+            settings.ingest.age_groups,
+            datetime.now(UTC).date(),
         )
         given = {"age_group": query.age_group, "region": query.region}
         demographics = known | {k: v for k, v in given.items() if v is not None}
         served = app.state.served
-        served.feed.catch_up()  # events any worker stored count at once
+        # events any worker stored count at once: read from the store in a thread (the loop keeps answering),
+        # applied here on the loop's thread, where the engine is read
+        served.feed.apply(await run_in_threadpool(served.feed.fetch))
         path, picks = served.engine.personal(
             user_id,
             query.n,

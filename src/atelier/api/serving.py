@@ -19,7 +19,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -27,7 +27,7 @@ from fastapi import FastAPI
 from atelier.api.schemas import SimilarQuery, TogetherQuery, product_answer
 from atelier.engine import Engine
 from atelier.errors import AtelierError
-from atelier.store.sql import Store
+from atelier.store.sql import Event, Store
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +57,28 @@ class EventFeed:
 
     def catch_up(self) -> int:
         """Apply the events stored since the last call (all of them the first time); returns how many."""
+        return self.apply(self.fetch())
+
+    def fetch(self) -> tuple[list[Event], dict[int, float], float]:
+        """The events stored since the last applied one, and those skipped over (a store query: the serving route
+        runs it in a thread, then applies the result on the loop's thread)."""
         if "personal" not in self.engine.widgets:
-            return 0
-        now = time.monotonic()
+            return [], {}, 0.0
         asked = dict(self.gaps)  # every gap is asked for at least once after its patience ran out
+        return list(self.store.events(self.last_id, asked)), asked, time.monotonic()
+
+    def apply(self, fetched: tuple[list[Event], dict[int, float], float]) -> int:
+        """Apply what :meth:`fetch` returned; returns how many events were applied. Two fetches may overlap: an
+        event already applied (neither new nor a gap any more) is skipped, so none counts twice."""
+        events, asked, now = fetched
         applied = 0
-        for event in self.store.events(self.last_id, asked):
+        for event in events:
             if event.event_id > self.last_id:
                 start = max(self.last_id + 1, event.event_id - MAX_GAPS)
                 self.gaps.update(dict.fromkeys(range(start, event.event_id), now))
                 self.last_id = event.event_id
-            else:
-                self.gaps.pop(event.event_id, None)
+            elif self.gaps.pop(event.event_id, None) is None:
+                continue
             try:
                 self.engine.log_interaction(event.user_id, event.product_id, event.kind)
                 applied += 1
@@ -146,11 +156,8 @@ def reload(app: FastAPI, folder: Path) -> Served:
     """Load ``folder``, record it in the store as the artefacts to serve, and serve it (a bad folder raises
     before anything changes). The other workers follow with ``follow``."""
     with app.state.swapping:
-        fresh = Served.load(folder, app.state.store, 0)
-        fresh = replace(fresh, generation=app.state.store.record_served(folder.resolve()))
-        serve(app, fresh)
-    log.info("now serving %s (generation %s)", folder, fresh.generation)
-    return fresh
+        engine = Engine.load(folder)
+        return _swap(app, engine, app.state.store.record_served(folder.resolve()))
 
 
 def follow(app: FastAPI) -> bool:
@@ -161,9 +168,16 @@ def follow(app: FastAPI) -> bool:
         if newest is None or newest[0] <= app.state.served.generation:
             return False
         generation, folder = newest
-        serve(app, Served.load(folder, app.state.store, generation))
-    log.info("now serving %s (generation %s)", folder, generation)
+        _swap(app, folder, generation)
     return True
+
+
+def _swap(app: FastAPI, artifacts: Path | Engine, generation: int) -> Served:
+    """Serve ``artifacts`` as the store's ``generation`` (the caller holds ``app.state.swapping``)."""
+    fresh = Served.load(artifacts, app.state.store, generation)
+    serve(app, fresh)
+    log.info("now serving %s (generation %s)", fresh.engine.folder, generation)
+    return fresh
 
 
 async def follow_reloads(app: FastAPI, every: float) -> None:

@@ -78,7 +78,9 @@ class Encoder:
             return vectors, np.diff(vectors.indptr) > 0
         has_text = np.array([bool(t.strip()) for t in texts], dtype=bool)
         vectors[~has_text] = 0.0
-        return vectors, has_text
+        # A zero row says nothing (an encoder may find nothing in a text, as colour_names does): left out, as
+        # an empty sparse row is above.
+        return vectors, has_text & vectors.any(axis=1)
 
     def _check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):

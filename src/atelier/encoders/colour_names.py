@@ -2,8 +2,9 @@
 
 The picture's colour histogram (``colour``) is blurred by shading, prints and backdrops; shops usually name the
 colour in the title or a colour column, and a shopper who likes a navy shirt wants navy look-alikes. This encoder
-finds the colour names of a fixed vocabulary (whole words, longest first, synonyms folded: gray -> grey) and
-returns them as a multi-hot vector; a product whose text names no colour gets no vector, so in the hybrid the
+finds the colour names of a fixed vocabulary (whole words, longest first, synonyms folded: gray -> grey) in its
+``text_fields`` (in the hybrid: the configured ``similar.text_fields``, which by default include the description)
+and returns them as a multi-hot vector; a product whose text names no colour gets no vector, so in the hybrid the
 other blocks decide for it.
 
 On the FPI samples 92% of titles name a colour. As a small block of the hybrid (weight 0.02 beside two CNNs,
@@ -17,9 +18,8 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
-import polars as pl
 
-from atelier.encoders.base import Encoder, l2_normalise, product_texts
+from atelier.encoders.base import Encoder, l2_normalise
 
 # canonical colour names; a synonym maps to one of them
 COLOUR_NAMES = (
@@ -35,8 +35,18 @@ SYNONYMS = {
 }  # fmt: skip
 
 
+# every spelling found in text -> its column ("navy blue" is tried before "blue": longest first)
+_COLUMN_OF = {name: i for i, name in enumerate(COLOUR_NAMES)}
+_COLUMN_OF |= {synonym: _COLUMN_OF[name] for synonym, name in SYNONYMS.items()}
+_PATTERN = re.compile(
+    r"\b(" + "|".join(re.escape(w) for w in sorted(_COLUMN_OF, key=len, reverse=True)) + r")\b"
+)
+
+
 class ColourNamesEncoder(Encoder):
-    """Multi-hot vector of the colour names in the product text (``text_fields``)."""
+    """Multi-hot vector of the colour names in the product text (``text_fields``; in the hybrid, the configured
+    ``similar.text_fields``). A product whose text names no colour gets no vector (the base class leaves zero
+    rows out of the mask)."""
 
     name = "colour_names"
     modality = "text"
@@ -44,22 +54,10 @@ class ColourNamesEncoder(Encoder):
 
     def __init__(self, text_fields: Sequence[str] = ("title", "color")):
         self.text_fields = tuple(text_fields)
-        words = sorted([*COLOUR_NAMES, *SYNONYMS], key=len, reverse=True)  # "navy blue" before "blue"
-        self._pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b")
-        self._column = {name: i for i, name in enumerate(COLOUR_NAMES)}
-
-    def fit(self, products: pl.DataFrame) -> ColourNamesEncoder:
-        self.fitted_ = True  # a fixed vocabulary: nothing to learn
-        return self
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
-            for found in self._pattern.findall(text.lower().replace("-", " ")):  # "Navy-Blue" is navy blue
-                vectors[row, self._column[SYNONYMS.get(found, found)]] = 1.0
+            for found in _PATTERN.findall(text.lower().replace("-", " ")):  # "Navy-Blue" is navy blue
+                vectors[row, _COLUMN_OF[found]] = 1.0
         return l2_normalise(vectors)
-
-    def encode_products(self, products: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Products whose text names no colour get no vector (rather than a zero one that would still count)."""
-        vectors = self.encode_texts(product_texts(products, self.text_fields))
-        return vectors, vectors.any(axis=1)

@@ -79,7 +79,12 @@ def _two_tower(s: Settings) -> TwoTower:
 
 def _hybrid(s: Settings) -> HybridEncoder:
     parts = hybrid_parts(s)
-    weights = {k: w for k, w in s.similar.hybrid_weights.items() if w > 0}
+    weights: dict[str, float] = {}
+    for block, weight in s.similar.hybrid_weights.items():
+        if weight > 0:
+            # `image` names the network of `similar.image_network`: one block, not the same network twice
+            block = s.similar.image_network if block == "image" else block
+            weights[block] = weights.get(block, 0.0) + weight
     return HybridEncoder({k: parts[k] for k in weights}, weights)
 
 

@@ -210,9 +210,9 @@ class Store:
     # -- events --------------------------------------------------------------------------------------------------
     def record_event(
         self, user_id: str, product_id: str, kind: str, idempotency_key: str | None = None
-    ) -> tuple[Event, bool]:
-        """(the event, whether it is new): appended and committed (durable) before this returns. An event whose
-        ``idempotency_key`` was stored already is not stored again: the first one comes back, marked not new."""
+    ) -> Event:
+        """The event, appended and committed (durable) before this returns. An event whose ``idempotency_key`` was
+        stored already is not stored again: the first one comes back."""
         created = _now()
         row = {"user_id": user_id, "product_id": product_id, "kind": kind, "created_at": created}
         try:
@@ -225,8 +225,8 @@ class Store:
                 raise
             query = sa.select(events).where(events.c.idempotency_key == idempotency_key)
             with self.engine.connect() as db:
-                return _event(db.execute(query).mappings().one()), False
-        return Event(int(event_id), user_id, product_id, kind, created, idempotency_key), True
+                return _event(db.execute(query).mappings().one())
+        return Event(int(event_id), user_id, product_id, kind, created, idempotency_key)
 
     def events(self, after_id: int = 0, also: Collection[int] = ()) -> list[Event]:
         """Every event after ``after_id``, and those of the ids in ``also``, oldest first."""

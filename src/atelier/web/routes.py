@@ -14,10 +14,11 @@ None of these are part of the public API: they stay out of the OpenAPI schema.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -71,23 +72,19 @@ class ShopEvent(BaseModel):
     user_id: str | None = Field(None, min_length=1, max_length=64, description="staff: a listed shopper")
 
 
-class ShopEventAck(BaseModel):
-    event_id: int
-    user_id: str
-    product_id: str
-    kind: str
-
-
 @dataclass(frozen=True)
 class Audience:
-    """What the page offers about the training shoppers: the staff list, and places for the sign-up form."""
+    """What the page offers about a loaded engine's training shoppers and catalogue: the staff list, places for
+    the sign-up form, and the cards shown before anything is searched."""
 
     shoppers: list[dict] = field(default_factory=list)  # user_id, events, label
     regions: list[str] = field(default_factory=list)
     cities: list[str] = field(default_factory=list)
+    trending: list[dict] = field(default_factory=list)
 
-    @property
+    @functools.cached_property
     def ids(self) -> frozenset[str]:
+        """The staff list's user ids (checked on every staff event)."""
         return frozenset(s["user_id"] for s in self.shoppers)
 
 
@@ -102,7 +99,8 @@ def install(app: FastAPI) -> None:
 
 
 def audience(engine: Engine) -> Audience:
-    """The training shoppers of ``engine``'s artefacts, most active first (read once per loaded engine).
+    """The training shoppers of ``engine``'s artefacts, most active first, and the trending cards (worked out once
+    per loaded engine, on the first page or staff event).
 
     The engine keeps its training data private, so this reads the artefact folder's ``personal`` tables (the
     ones ``Engine.load`` reads); artefacts without Personalized Picks have none.
@@ -110,7 +108,7 @@ def audience(engine: Engine) -> Audience:
     with _audiences_lock:
         found = _audiences.get(engine)
         if found is None:
-            found = _audiences[engine] = _read_audience(engine)
+            found = _audiences[engine] = replace(_read_audience(engine), trending=_trending(engine))
     return found
 
 
@@ -195,11 +193,7 @@ def storefront(request: Request) -> HTMLResponse:
     engine: Engine = request.app.state.served.engine
     people = audience(engine)
     shopper = _signed_in(request)
-    state = {
-        "shopper": shopper,
-        "models": list(engine.manifest["widgets"].get("similar", {})),
-        "widgets": engine.widgets,
-    }
+    state = {"shopper": shopper}
     response = templates.TemplateResponse(
         request,
         "index.html",
@@ -207,12 +201,11 @@ def storefront(request: Request) -> HTMLResponse:
             "version": __version__,
             "state": state,
             "shopper": shopper,
-            "models": state["models"],
-            "widgets": engine.widgets,
+            "models": list(engine.manifest["widgets"].get("similar", {})),
             "staff": people.shoppers,
             "regions": people.regions,
             "cities": people.cities,
-            "trending": _trending(engine),
+            "trending": people.trending,
         },
     )
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
@@ -244,11 +237,11 @@ def same_origin_json(request: Request) -> None:
 
 @router.post(
     "/shop/events",
-    response_model=ShopEventAck,
+    response_model=accounts.EventAck,
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[Depends(same_origin_json)],
 )
-def shop_event(body: ShopEvent, request: Request) -> ShopEventAck:
+def shop_event(body: ShopEvent, request: Request) -> accounts.EventAck:
     """A heart or bag button: stored (committed) before the 202, so the shopper's next Personalized Picks
     (which apply the stored events first) change at once."""
     engine: Engine = request.app.state.served.engine
@@ -260,7 +253,4 @@ def shop_event(body: ShopEvent, request: Request) -> ShopEventAck:
         raise Forbidden(
             f"{body.user_id!r} is not one of the training shoppers the staff list offers: log in to shop"
         )
-    event = accounts.record_event(request, user_id, body.product_id, body.kind)
-    return ShopEventAck(
-        event_id=event.event_id, user_id=event.user_id, product_id=event.product_id, kind=event.kind
-    )
+    return accounts.EventAck.of(accounts.record_event(request, user_id, body.product_id, body.kind))
