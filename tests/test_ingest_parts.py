@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import polars as pl
 import pytest
 
 from atelier.errors import InputError
-from atelier.ingest._common import SeenRows
-from atelier.ingest.csvfile import ROW, CsvSource, read_all
+from atelier.ingest._common import ChunkReader, SeenRows
+from atelier.ingest.csvfile import ROW, CsvSource, Prefetch, read_all
 from atelier.ingest.report import FileCounts, Quarantine
 
 
@@ -55,7 +57,9 @@ def test_empty_file_is_a_clear_error(tmp_path, content):
         CsvSource(path, ["a"])
 
 
-def test_seen_rows_is_an_exact_set_through_collisions_and_growth():
+@pytest.mark.parametrize("regrow_slice", [1 << 16, 3])
+def test_seen_rows_is_an_exact_set_through_collisions_and_growth(monkeypatch, regrow_slice):
+    monkeypatch.setattr(SeenRows, "_SLICE", regrow_slice)  # 3: the old table is re-inserted in many slices
     seen = SeenRows(capacity=8)  # tiny: forces probing, collisions and several doublings
     rng = np.random.default_rng(1)
     added: list[np.ndarray] = []
@@ -72,6 +76,51 @@ def test_seen_rows_is_an_exact_set_through_collisions_and_growth():
     fresh.add(same_slot)
     assert fresh.contains(same_slot).all()
     assert not fresh.contains(np.array([4, 5], dtype=np.uint64)).any()
+
+
+def test_chunk_reader_yields_every_file_in_order_with_its_source(tmp_path):
+    paths = []
+    for name, n in [("one.csv", 25_000), ("two.csv", 7)]:
+        paths.append(tmp_path / name)
+        pl.DataFrame({"a": [f"{name}{i}" for i in range(n)]}).write_csv(paths[-1])
+    sources = [CsvSource(p, ["a"], chunk_rows=10_000) for p in paths]
+    with ChunkReader(sources, "test") as reader:
+        seen = [(source.path.name, chunk.rows["a"].to_list()) for source, chunk in reader]
+    names = [name for name, _ in seen]
+    assert sorted(set(names)) == names[:1] + names[-1:] == ["one.csv", "two.csv"]
+    assert [v for _, values in seen for v in values] == [f"one.csv{i}" for i in range(25_000)] + [
+        f"two.csv{i}" for i in range(7)
+    ]
+
+
+def test_prefetch_reads_ahead_before_iteration_and_stops_when_closed():
+    produced: list[int] = []
+    started = threading.Event()
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            started.set()
+            yield i
+            i += 1
+
+    prefetch = Prefetch(endless(), depth=2)
+    assert started.wait(timeout=10), "nothing was produced before the first request"
+    taken = [item for item, _ in zip(prefetch, range(5), strict=False)]
+    prefetch.close()
+    assert taken == [0, 1, 2, 3, 4]
+    assert not prefetch._thread.is_alive()
+    assert len(produced) <= 5 + 2 + 2  # what was taken, the queue, and at most one item in hand
+
+
+def test_prefetch_raises_the_producers_error_where_the_item_would_be():
+    def failing():
+        yield 1
+        raise InputError("broken at item 2")
+
+    with Prefetch(failing()) as prefetch, pytest.raises(InputError, match="broken at item 2"):
+        assert list(prefetch) == [1]
 
 
 def test_file_counts_reconcile_only_when_every_row_is_placed():

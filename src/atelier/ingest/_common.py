@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 
 from atelier.config import IngestSettings
 from atelier.ingest.columns import blank_to_null
-from atelier.ingest.csvfile import ROW, Chunk, CsvSource, prefetch, read_all
-from atelier.ingest.report import FileCounts, Quarantine
+from atelier.ingest.csvfile import ROW, Chunk, CsvSource, Prefetch, read_all
+from atelier.ingest.report import FileCounts, IngestReport, Quarantine
 from atelier.progress import progress
 from atelier.schema import conform, empty
 from atelier.store.tables import table_path, write_table
@@ -43,11 +43,58 @@ def account_chunk(chunk: Chunk, table: str, path: Path, counts: FileCounts, quar
 
 def read_chunks(source: CsvSource, label: str) -> Iterator[Chunk]:
     """The chunks of ``source``, the next one read ahead in a thread, with a progress bar on a terminal."""
-    with progress() as bar:
-        task = bar.add_task(label, total=source.size)
-        for chunk in prefetch(source.chunks()):
+    with ChunkReader([source], label) as reader:
+        for _, chunk in reader:
             yield chunk
-            bar.update(task, completed=chunk.bytes_done)
+
+
+class ChunkReader:
+    """The chunks of several CSV files, one file after the other, read ahead in a background thread.
+
+    Reading starts as soon as this is made, so the first chunks are ready when the caller is (it may clean
+    a catalogue meanwhile), and the next file is opened while the last chunk of the previous one is worked
+    on. Yields ``(source, chunk)``; shows a progress bar per file on a terminal. Use as a context manager.
+    """
+
+    def __init__(self, sources: Sequence[CsvSource], label: str) -> None:
+        self.sources = list(sources)
+        self.label = label
+        self._chunks = Prefetch(
+            ((source, chunk) for source in self.sources for chunk in source.chunks()), name="csv-prefetch"
+        )
+
+    def __iter__(self) -> Iterator[tuple[CsvSource, Chunk]]:
+        with progress() as bar:
+            tasks: dict[int, Any] = {}
+            for source, chunk in self._chunks:
+                if id(source) not in tasks:
+                    tasks[id(source)] = bar.add_task(f"{self.label} {source.path.name}", total=source.size)
+                yield source, chunk
+                bar.update(tasks[id(source)], completed=chunk.bytes_done)
+
+    def __enter__(self) -> ChunkReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._chunks.close()
+
+
+def ingest_chunks(
+    chunks: ChunkReader,
+    table: str,
+    report: IngestReport,
+    quarantine: Quarantine,
+    handle: Callable[[pl.DataFrame, Path, FileCounts], None],
+) -> None:
+    """Every chunk of every file: counted as read, its malformed lines quarantined, its rows handed to
+    ``handle(rows, path, counts)``. Every file is in the report, in order, even one without a row."""
+    counts = {source: report.file(source.path, table) for source in chunks.sources}
+    if chunks.sources:
+        quarantine.declare(table, chunks.sources[0].columns)
+    for source, chunk in chunks:
+        account_chunk(chunk, table, source.path, counts[source], quarantine)
+        if chunk.rows.height:
+            handle(chunk.rows, source.path, counts[source])
 
 
 def source_with_all_columns(
@@ -178,6 +225,7 @@ class SeenRows:
     """
 
     _EMPTY = np.uint64(0)
+    _SLICE = 1 << 16
 
     def __init__(self, capacity: int = 1 << 16) -> None:
         self._table = np.zeros(capacity, dtype=np.uint64)
@@ -219,12 +267,16 @@ class SeenRows:
         self._size += keys.size
 
     def _grow(self, at_least: int) -> None:
-        old = self._table[self._table != self._EMPTY]
-        capacity = self._table.size
+        old = self._table
+        capacity = old.size
         while capacity < at_least:
             capacity *= 2
         self._table = np.zeros(capacity, dtype=np.uint64)
-        self._insert(old)
+        # Re-inserted a slice at a time: the probing arrays of one slice are small, so the peak while growing
+        # is the old table and the new one, not that plus several arrays as long as the old table.
+        for start in range(0, old.size, self._SLICE):
+            part = old[start : start + self._SLICE]
+            self._insert(part[part != self._EMPTY])
 
     def _insert(self, keys: np.ndarray) -> None:
         mask = self._table.size - 1

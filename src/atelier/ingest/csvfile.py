@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Queue
+from queue import Empty, Queue
+from typing import Generic, TypeVar
 
 import numpy as np
 import polars as pl
@@ -24,6 +26,7 @@ from atelier.errors import InputError
 
 ROW = "_row"  # record number in the file (the header is record 1), carried to the quarantine
 _BLOCK_BYTES = 1 << 22
+T = TypeVar("T")
 
 
 @dataclass
@@ -194,30 +197,53 @@ def read_all(source: CsvSource) -> tuple[pl.DataFrame, list[tuple[int | None, st
     return pl.concat(frames), malformed
 
 
-def prefetch(chunks: Iterator[Chunk], depth: int = 1) -> Iterator[Chunk]:
-    """Read the next chunk in a background thread while the caller works on the current one.
+class Prefetch(Generic[T]):
+    """Items of an iterator produced in a background thread from the moment this is made, ``depth`` ahead.
 
-    Parsing (pyarrow) and cleaning (polars) both release the GIL, so on two cores they overlap.
+    Parsing (pyarrow) and cleaning (polars) both release the GIL, so on two cores reading the next chunk
+    overlaps the work on the current one, and reading can start while the caller still prepares (cleans a
+    catalogue, say). An error in the thread is raised where the item would have been; :meth:`close` stops the
+    thread early (iterate once; use as a context manager).
     """
-    queue: Queue = Queue(maxsize=depth)
-    done = object()
 
-    def produce() -> None:
+    _DONE = object()
+
+    def __init__(self, items: Iterator[T], depth: int = 1, name: str = "prefetch") -> None:
+        self._queue: Queue = Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(items,), name=name, daemon=True)
+        self._thread.start()
+
+    def _produce(self, items: Iterator[T]) -> None:
         try:
-            for chunk in chunks:
-                queue.put(chunk)
+            for item in items:
+                if self._stop.is_set():
+                    return
+                self._queue.put(item)
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            queue.put(exc)
+            self._queue.put(exc)
             return
-        queue.put(done)
+        self._queue.put(self._DONE)
 
-    thread = threading.Thread(target=produce, name="csv-prefetch", daemon=True)
-    thread.start()
-    while True:
-        item = queue.get()
-        if item is done:
-            break
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-    thread.join()
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            item = self._queue.get()
+            if item is self._DONE:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+        self._thread.join()
+
+    def close(self) -> None:
+        """Stop the thread (after the item it is producing) and drop what it read ahead."""
+        self._stop.set()
+        while self._thread.is_alive():
+            with suppress(Empty):  # a producer blocked on a full queue wakes up and sees the stop
+                self._queue.get(timeout=0.05)
+
+    def __enter__(self) -> Prefetch[T]:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

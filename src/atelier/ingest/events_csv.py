@@ -24,19 +24,19 @@ from atelier.config import EventsCsvSettings, IngestSettings, Settings
 from atelier.errors import ConfigError, InputError
 from atelier.ingest._common import (
     REASON,
+    ChunkReader,
     InteractionWriter,
     SeenRows,
     UserActivity,
-    account_chunk,
     bare_products,
+    ingest_chunks,
     quarantine_flagged,
-    read_chunks,
     source_with_all_columns,
     unique,
     users_from_activity,
 )
 from atelier.ingest.columns import blank_to_null, parse_timestamps, row_hash
-from atelier.ingest.csvfile import ROW
+from atelier.ingest.csvfile import ROW, CsvSource
 from atelier.ingest.report import FileCounts, IngestReport, Quarantine
 from atelier.store.tables import write_table
 
@@ -68,8 +68,9 @@ def ingest(
     """Every input file, in order, into one interactions table; products and users from what they name."""
     log = EventLog(settings.ingest, out, report, quarantine)
     try:
-        for path in inputs:
-            log.read_file(path)
+        sources = [log.source(path) for path in inputs]  # every file and header checked before any work
+        with ChunkReader(sources, "events") as chunks:
+            ingest_chunks(chunks, "interactions", report, quarantine, log.chunk)
     finally:
         log.close()
     products = bare_products(log.writer.product_ids)
@@ -100,28 +101,22 @@ class EventLog:
         self.activity = UserActivity()
         self.seen = SeenRows()
 
-    def read_file(self, path: Path) -> FileCounts:
-        """Ingest one event file, chunk by chunk."""
+    def source(self, path: Path) -> CsvSource:
+        """A reader of one event file, with the mapped columns required (and every other column kept)."""
         m = self.mapping
         if path.is_dir():
             raise InputError(f"{path}: is a folder; events-csv expects event CSV files")
         required = unique([m.user, m.item, m.event, m.timestamp, m.session])
-        source = source_with_all_columns(
+        return source_with_all_columns(
             path,
             required,
             chunk_rows=self.settings.chunk_size,
             column_names=m.column_names,
             delimiter=m.delimiter,
         )
-        counts = self.report.file(path, "interactions")
-        self.quarantine.declare("interactions", source.columns)
-        for chunk in read_chunks(source, f"events {path.name}"):
-            account_chunk(chunk, "interactions", path, counts, self.quarantine)
-            if chunk.rows.height:
-                self._chunk(chunk.rows, path, counts)
-        return counts
 
-    def _chunk(self, rows: pl.DataFrame, path: Path, counts: FileCounts) -> None:
+    def chunk(self, rows: pl.DataFrame, path: Path, counts: FileCounts) -> None:
+        """Clean one chunk of raw rows of ``path`` into interactions."""
         m = self.mapping
         rows = rows.with_columns(
             blank_to_null(pl.col(m.user)).alias("_user"),

@@ -13,6 +13,7 @@ Each file is read in chunks (``ingest.chunk_size`` rows). For every chunk, colum
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
@@ -20,11 +21,11 @@ import polars as pl
 from atelier.config import IngestSettings
 from atelier.ingest._common import (
     REASON,
+    ChunkReader,
     InteractionWriter,
     SeenRows,
-    account_chunk,
+    ingest_chunks,
     quarantine_flagged,
-    read_chunks,
 )
 from atelier.ingest.columns import (
     blank_to_null,
@@ -40,6 +41,11 @@ from atelier.ingest.users import UserAccumulator
 REQUIRED = ["User_ID", "Session_ID", "event_time", "event_name", "button_name", "product_package"]
 OPTIONAL = ["Question", "Answer", "city", "region", "platform"]
 RAW = REQUIRED + OPTIONAL
+
+
+def event_sources(paths: Sequence[Path], settings: IngestSettings) -> list[CsvSource]:
+    """A reader per events file; every file and its header are checked here, before any work is done."""
+    return [CsvSource(p, REQUIRED, OPTIONAL, chunk_rows=settings.chunk_size) for p in paths]
 
 
 class EventIngest:
@@ -66,20 +72,13 @@ class EventIngest:
         self.unknown_products: set[str] = set()
         self.writer = InteractionWriter(out)
 
-    def read_file(self, path: Path) -> FileCounts:
-        """Ingest one events CSV, chunk by chunk."""
-        source = CsvSource(path, REQUIRED, OPTIONAL, chunk_rows=self.settings.chunk_size)
-        counts = self.report.file(path, "interactions")
-        self.quarantine.declare("interactions", source.columns)
+    def read(self, chunks: ChunkReader) -> None:
+        """Ingest the chunks of every events file, in order (see :func:`event_sources`)."""
         self.watch.reset()
-        for chunk in read_chunks(source, f"events {path.name}"):
-            self.watch.lap("wait for reader")
-            account_chunk(chunk, "interactions", path, counts, self.quarantine)
-            if chunk.rows.height:
-                self._chunk(chunk.rows, path, counts)
-        return counts
+        ingest_chunks(chunks, "interactions", self.report, self.quarantine, self._chunk)
 
     def _chunk(self, rows: pl.DataFrame, path: Path, counts: FileCounts) -> None:
+        self.watch.lap("wait for reader")
         s = self.settings
         rows = rows.with_columns(
             parse_timestamps(rows["event_time"], s.timestamp_formats).alias("_ts"),

@@ -118,12 +118,18 @@ def find_image(images_dir: Path, present: set[str], product_id: str, preview: st
     return None
 
 
-def read_products(path: Path, report: IngestReport, quarantine: Quarantine, images_dir: Path) -> pl.DataFrame:
+def products_source(path: Path) -> CsvSource:
+    """A reader of a TwentyToo products CSV; the file and its header are checked here."""
+    return CsvSource(path, REQUIRED, OPTIONAL)
+
+
+def read_products(
+    source: CsvSource, report: IngestReport, quarantine: Quarantine, images_dir: Path
+) -> pl.DataFrame:
     """Read, clean and de-duplicate a TwentyToo products CSV into the canonical products table."""
+    path = source.path
     counts = report.file(path, "products")
-    raw = drop_exact_duplicates(
-        read_counted(CsvSource(path, REQUIRED, OPTIONAL), "products", counts, quarantine), counts
-    )
+    raw = drop_exact_duplicates(read_counted(source, "products", counts, quarantine), counts)
     images_dir = images_dir.resolve()
     present = files_under(images_dir)
 
