@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -21,6 +20,8 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+
+from server_support import free_port
 
 APT_TIMEOUT_S = 600
 START_TIMEOUT_S = 60
@@ -52,12 +53,6 @@ def server_binaries() -> tuple[Path | None, str]:
     return bindir, ""
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _as_server_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
@@ -72,7 +67,7 @@ def postgres_server() -> Iterator[str]:
     data = folder / "data"
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
     run = {"check": True, "capture_output": True, "text": True, "timeout": START_TIMEOUT_S}
     try:
         subprocess.run(

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from atelier.api import create_app
 from atelier.engine import Engine
 from atelier.store.sql import Store, sqlite_url
+from server_support import atelier_serve
 
 
 @pytest.fixture(scope="module")
@@ -117,37 +118,11 @@ def test_openapi_documents_every_route(client):
 
 
 def test_atelier_serve_answers_on_loopback_and_stops(artifacts, tmp_path):
-    import socket
-    import subprocess
-    import sys
-    import time
-
-    import httpx
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "atelier.cli", "serve", str(artifacts), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=os.environ | {"ATELIER_SERVICE__STORE_URL": sqlite_url(tmp_path / "serve.db")},
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stdout.read()
-                assert time.monotonic() < deadline, "the server did not answer within 120 s"
-                time.sleep(0.5)
+    store = {"ATELIER_SERVICE__STORE_URL": sqlite_url(tmp_path / "serve.db")}
+    with atelier_serve(artifacts, store) as served:
+        response = httpx.get(f"{served.base}/healthz", timeout=10)
         assert response.status_code == 200 and response.json()["status"] == "ok"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    assert served.process.returncode is not None, "the server did not stop"
 
 
 def test_product_answers_are_cached_until_a_reload(client, pair):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from atelier.config import load_settings, with_section
 from atelier.engine import Engine
 from atelier.errors import InputError
 from atelier.store.sql import Store, events, sqlite_url
+from server_support import atelier_serve, free_port, until
 
 
 class _Recording:
@@ -137,25 +137,6 @@ def _a_product(artifacts) -> str:
     return pl.read_parquet(artifacts / "catalogue.parquet")["product_id"][0]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _until(check, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            found = check()
-            if found:
-                return found
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{what} within {seconds:.0f} s")
-
-
 def _pinned_clients(base: str, workers: int) -> dict[int, httpx.Client]:
     """A keep-alive client for each worker process (a new connection lands on whichever worker accepts it)."""
     pinned: dict[int, httpx.Client] = {}
@@ -169,29 +150,20 @@ def _pinned_clients(base: str, workers: int) -> dict[int, httpx.Client]:
             pinned[pid] = client
         return len(pinned) == workers
 
-    _until(more, 60, f"a connection to each of {workers} workers")
+    until(more, 60, f"a connection to each of {workers} workers")
     return pinned
 
 
 def test_atelier_serve_with_two_workers_shares_events_metrics_and_reloads(artifacts, tmp_path):
-    port = _free_port()
     store_url = sqlite_url(tmp_path / "serve.db")
     key = Store(store_url).create_api_key("tests")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "atelier.cli", "serve", str(artifacts), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=os.environ
-        | {
-            "ATELIER_SERVICE__STORE_URL": store_url,
-            "ATELIER_SERVICE__WORKERS": "2",
-            "ATELIER_SERVICE__FOLLOW_RELOAD_SECONDS": "0.2",
-        },
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _until(lambda: httpx.get(f"{base}/healthz", timeout=2).status_code == 200, 120, "no answer")
+    env = {
+        "ATELIER_SERVICE__STORE_URL": store_url,
+        "ATELIER_SERVICE__WORKERS": "2",
+        "ATELIER_SERVICE__FOLLOW_RELOAD_SECONDS": "0.2",
+    }
+    with atelier_serve(artifacts, env) as served:
+        base, server = served.base, served.process
         (first_pid, first), (second_pid, second) = _pinned_clients(base, 2).items()
 
         # an event taken by one worker shapes the next picks served by the other
@@ -218,7 +190,7 @@ def test_atelier_serve_with_two_workers_shares_events_metrics_and_reloads(artifa
             "/v1/admin/reload", params={"artifacts": str(retrained)}, headers={"X-API-Key": key}
         )
         assert reload.status_code == 200
-        _until(
+        until(
             lambda: second.get("/healthz").json()["artifacts"] == str(retrained),
             60,
             "the other worker did not follow the reload",
@@ -247,22 +219,19 @@ def test_atelier_serve_with_two_workers_shares_events_metrics_and_reloads(artifa
             pids = {httpx.get(f"{base}/healthz", timeout=5).json()["worker"] for _ in range(8)}
             return not pids & {first_pid, second_pid}
 
-        _until(replaced, 180, "the workers were not replaced after SIGHUP")
+        until(replaced, 180, "the workers were not replaced after SIGHUP")
         stop.set()
         asker.join(timeout=60)
         assert httpx.get(f"{base}/healthz").json()["artifacts"] == str(retrained)  # the store's newest
         assert failures == []
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=60)
-    assert server.returncode == 0, output
+    assert served.process.returncode == 0, served.output
 
 
 def test_atelier_serve_stops_with_one_clear_line_on_damaged_artefacts(artifacts, tmp_path):
     damaged = shutil.copytree(artifacts, tmp_path / "damaged")
     (damaged / "catalogue.parquet").unlink()
     done = subprocess.run(
-        [sys.executable, "-m", "atelier.cli", "serve", str(damaged), "--port", str(_free_port())],
+        [sys.executable, "-m", "atelier.cli", "serve", str(damaged), "--port", str(free_port())],
         capture_output=True,
         text=True,
         timeout=300,

@@ -4,7 +4,6 @@ Personalized Picks. Screenshots of each step go to ``var/test-output/storefront/
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from atelier.api import create_app
 from atelier.engine import Engine
 from atelier.store.sql import Store, sqlite_url
 from browser_support import chromium_page
+from server_support import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -31,9 +31,7 @@ SHOPPER = {"name": "Amira", "email": "amira.browser@example.com", "password": "c
 @contextmanager
 def serving(app) -> Iterator[str]:
     """``app`` served by uvicorn on a free loopback port in a background thread; its base URL. Stopped on exit."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="storefront-server", daemon=True)
     thread.start()

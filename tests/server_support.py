@@ -1,0 +1,77 @@
+"""Servers in tests: a free loopback port, waiting for an answer, and `atelier serve` in a subprocess that is
+bounded in time and always stopped."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on at 127.0.0.1 (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def until(check: Callable[[], T], seconds: float, what: str) -> T:
+    """The first truthy answer of ``check`` (tried every 0.2 s; a refused connection counts as no answer);
+    fails the test with ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            found = check()
+            if found:
+                return found
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{what} within {seconds:.0f} s")
+
+
+@dataclass
+class ServeProcess:
+    """A running ``atelier serve``: the process, its base URL, and (once stopped) everything it printed."""
+
+    process: subprocess.Popen
+    base: str
+    output: str = ""
+
+
+@contextmanager
+def atelier_serve(artifacts: Path, env: dict[str, str], start_seconds: float = 120) -> Iterator[ServeProcess]:
+    """``atelier serve ARTIFACTS`` on a free loopback port with ``env`` added to the environment, yielded once
+    ``/healthz`` answers 200. Terminated on exit; its output is then in ``output``."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "atelier.cli", "serve", str(artifacts), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | env,
+    )
+    served = ServeProcess(process, f"http://127.0.0.1:{port}")
+    try:
+
+        def healthy() -> bool:
+            assert process.poll() is None, f"atelier serve exited: {process.communicate()[0]}"
+            return httpx.get(f"{served.base}/healthz", timeout=2).status_code == 200
+
+        until(healthy, start_seconds, "atelier serve did not answer /healthz")
+        yield served
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        served.output = process.communicate(timeout=60)[0] or ""
