@@ -166,6 +166,23 @@ def test_a_bag_changes_the_shoppers_next_picks(shop, pair):
     ]
 
 
+def test_the_staff_list_counts_the_training_events_of_each_shopper(engine, artifacts):
+    shoppers = engine.shoppers()
+    trained = pl.read_parquet(artifacts / "personal" / "interactions.parquet")
+    expected = dict(trained.group_by("user_id").len().iter_rows())
+    counted = dict(shoppers.filter(pl.col("events") > 0).select("user_id", "events").iter_rows())
+    assert counted == expected
+    assert shoppers["events"].to_list() == sorted(shoppers["events"].to_list(), reverse=True)
+    users = pl.read_parquet(artifacts / "personal" / "users.parquet")
+    assert set(users["user_id"]) <= set(shoppers["user_id"])  # shoppers without a training event too
+    assert {"age_group", "city", "region"} <= set(shoppers.columns)
+    staff = audience(engine)
+    assert [s["user_id"] for s in staff.shoppers] == shoppers["user_id"].head(len(staff.shoppers)).to_list()
+    assert staff.regions == sorted(users["region"].drop_nulls().unique().to_list())[: len(staff.regions)]
+    without_personal = Engine(engine.folder, {"widgets": {}}, engine.catalogue, together=None)
+    assert without_personal.shoppers().height == 0 and audience(without_personal).shoppers == []
+
+
 def test_staff_may_shop_for_a_listed_training_shopper_only(shop, engine):
     client, store = shop
     staff = audience(engine).shoppers[0]["user_id"]

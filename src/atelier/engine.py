@@ -123,6 +123,19 @@ class Engine:
         nothing: the service stores an event only once it is known to apply."""
         self._router().check_interaction(product_id, kind)
 
+    def shoppers(self) -> pl.DataFrame:
+        """The shoppers Personalized Picks was trained on, most active first: ``user_id``, ``events`` (their
+        training interactions) and the users table's other columns. No rows without Personalized Picks."""
+        if self._personal is None:
+            return pl.DataFrame(schema={"user_id": pl.String, "events": pl.UInt32})
+        data = self._personal.data
+        events = data.interactions.group_by("user_id").agg(pl.len().alias("events"))
+        return (
+            data.users_table.join(events, on="user_id", how="left")
+            .with_columns(pl.col("events").fill_null(0))
+            .sort(["events", "user_id"], descending=[True, False])
+        )
+
     def _router(self) -> PersonalRouter:
         if self._personal is None:
             raise NotFoundError(

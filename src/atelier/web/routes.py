@@ -15,10 +15,9 @@ None of these are part of the public API: they stay out of the OpenAPI schema.
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 import weakref
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -34,8 +33,6 @@ from atelier import __version__
 from atelier.api import accounts
 from atelier.engine import Engine
 from atelier.errors import AtelierError, NotFoundError, UnauthorizedError
-
-log = logging.getLogger(__name__)
 
 WEB = Path(__file__).resolve().parent
 STAFF_SHOPPERS = 50  # the most active training shoppers the staff list offers
@@ -99,40 +96,17 @@ def install(app: FastAPI) -> None:
 
 
 def audience(engine: Engine) -> Audience:
-    """The training shoppers of ``engine``'s artefacts, most active first, and the trending cards (worked out once
-    per loaded engine, on the first page or staff event).
-
-    The engine keeps its training data private, so this reads the artefact folder's ``personal`` tables (the
-    ones ``Engine.load`` reads); artefacts without Personalized Picks have none.
-    """
+    """The training shoppers of ``engine``, most active first, and the trending cards (worked out once per loaded
+    engine, on the first page or staff event)."""
     with _audiences_lock:
         found = _audiences.get(engine)
         if found is None:
-            found = _audiences[engine] = replace(_read_audience(engine), trending=_trending(engine))
+            found = _audiences[engine] = _audience(engine)
     return found
 
 
-def _read_audience(engine: Engine) -> Audience:
-    if "personal" not in engine.widgets:
-        return Audience()
-    folder = engine.folder / "personal"
-    try:
-        counts = (
-            pl.scan_parquet(folder / "interactions.parquet")
-            .group_by("user_id")
-            .agg(pl.len().alias("events"))
-            .sort(["events", "user_id"], descending=[True, False])
-            .head(STAFF_SHOPPERS)
-            .collect()
-        )
-        users = pl.read_parquet(folder / "users.parquet")
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        log.warning("no staff list of shoppers: %s", exc)
-        return Audience()
-    wanted = [c for c in ("user_id", "age_group", "city", "region") if c in users.columns]
-    rows = counts.join(
-        users.select(wanted).unique("user_id"), on="user_id", how="left", maintain_order="left"
-    )
+def _audience(engine: Engine) -> Audience:
+    users = engine.shoppers()
     shoppers = [
         {
             "user_id": row["user_id"],
@@ -148,7 +122,7 @@ def _read_audience(engine: Engine) -> Audience:
                 if v
             ),
         }
-        for row in rows.iter_rows(named=True)
+        for row in users.filter(pl.col("events") > 0).head(STAFF_SHOPPERS).iter_rows(named=True)
     ]
 
     def places(column: str) -> list[str]:
@@ -156,7 +130,7 @@ def _read_audience(engine: Engine) -> Audience:
             return []
         return sorted(users[column].drop_nulls().unique().to_list())[:MAX_PLACES]
 
-    return Audience(shoppers, places("region"), places("city"))
+    return Audience(shoppers, places("region"), places("city"), _trending(engine))
 
 
 def price_text(price: float | None, currency: str | None) -> str:
