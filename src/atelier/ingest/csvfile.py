@@ -20,7 +20,6 @@ from typing import Generic, TypeVar
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from atelier.errors import InputError
@@ -194,6 +193,8 @@ def _valid_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
         column.validate(full=True)
         return column
     except pa.ArrowInvalid:
+        import pyarrow.compute as pc  # only here: importing it costs every run a twentieth of a second
+
         fixed = [
             None if v is None else v.decode("utf-8", errors="replace")
             for v in pc.cast(column, pa.binary()).to_pylist()
