@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from atelier.api import create_app
+from atelier.config import load_settings
 from atelier.engine import Engine
 from atelier.store.sql import Store, sqlite_url
 from atelier.web.routes import STAFF_SHOPPERS, audience, price_text
@@ -141,6 +142,26 @@ def test_events_need_a_session_and_say_what_is_wrong(shop, pair):
         assert response.status_code == status, (request, response.text)
         assert names in response.text, (request, response.text)
     assert store.events() == []  # nothing refused was stored
+
+
+def test_a_shoppers_events_are_rate_limited(engine, pair, tmp_path):
+    settings = load_settings()
+    settings.service.rate_limit_per_minute = 2
+    store = Store(sqlite_url(tmp_path / "limited.db"))
+    first, _ = pair
+    with TestClient(create_app(engine, settings=settings, store=store)) as client:
+        log_in(client)
+        codes = [
+            client.post("/shop/events", json={"product_id": first, "kind": "bag"}).status_code
+            for _ in range(3)
+        ]
+        limited = client.post("/shop/events", json={"product_id": first, "kind": "wishlist"})
+        staff = audience(engine).shoppers[0]["user_id"]  # another shopper has a bucket of their own
+        other = client.post("/shop/events", json={"product_id": first, "kind": "bag", "user_id": staff})
+    assert codes == [202, 202, 429] and limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1 and "rate limit" in limited.json()["detail"]
+    assert other.status_code == 202
+    assert len(store.events()) == 3  # a refused event is not stored
 
 
 def test_a_bag_changes_the_shoppers_next_picks(shop, pair):

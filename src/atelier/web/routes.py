@@ -217,7 +217,7 @@ def same_origin_json(request: Request) -> None:
 )
 def shop_event(body: ShopEvent, request: Request) -> accounts.EventAck:
     """A heart or bag button: stored (committed) before the 202, so the shopper's next Personalized Picks
-    (which apply the stored events first) change at once."""
+    (which apply the stored events first) change at once. Rate-limited per shopper (429)."""
     engine: Engine = request.app.state.served.engine
     if body.user_id is None:
         user_id = accounts.current_shopper(request).user_id  # 401 without a session
@@ -227,4 +227,6 @@ def shop_event(body: ShopEvent, request: Request) -> accounts.EventAck:
         raise Forbidden(
             f"{body.user_id!r} is not one of the training shoppers the staff list offers: log in to shop"
         )
+    # The same token buckets as API keys (service.rate_limit_per_minute), one per shopper.
+    request.app.state.rate_limiter.take(f"shopper:{user_id}")
     return accounts.EventAck.of(accounts.record_event(request, user_id, body.product_id, body.kind))
