@@ -148,6 +148,23 @@ async function renderPicks(grid, picks) {
   return full;
 }
 
+// One widget's picks into its grid: the answer of `path`, drawn only while `mine` is the widget's latest
+// request (a later search or model choice takes over). The answer and the cards shown, or null when a later
+// request took over or it failed (the failure is said in the widget's status line and the grid emptied).
+async function loadPicks(name, mine, grid, statusId, path) {
+  try {
+    const body = await api(path);
+    if (mine !== latest[name]) return null;
+    const shown = await renderPicks(grid, body.recommendations);
+    return mine === latest[name] ? { body, shown } : null;
+  } catch (error) {
+    if (mine !== latest[name]) return null;
+    grid.replaceChildren();
+    setStatus(statusId, error.message, true);
+    return null;
+  }
+}
+
 // -- search and the selected product (Top Picks Together) -----------------------------------------------------
 
 const search = $("search");
@@ -285,20 +302,11 @@ function showSelected(card) {
 
 async function loadTogether() {
   const mine = ticket("together");
-  const id = current.product_id;
   $("together-block").hidden = false;
   setStatus("together-status", "Finding what goes with it…");
-  try {
-    const body = await api(`/v1/products/${encodeURIComponent(id)}/together?n=${PICKS}`);
-    if (mine !== latest.together) return;
-    const shown = await renderPicks($("together-grid"), body.recommendations);
-    if (mine !== latest.together) return;
-    setStatus("together-status", shown.length ? "" : "Nothing is bought with it yet.");
-  } catch (error) {
-    if (mine !== latest.together) return;
-    $("together-grid").replaceChildren();
-    setStatus("together-status", error.message, true);
-  }
+  const path = `/v1/products/${encodeURIComponent(current.product_id)}/together?n=${PICKS}`;
+  const got = await loadPicks("together", mine, $("together-grid"), "together-status", path);
+  if (got) setStatus("together-status", got.shown.length ? "" : "Nothing is bought with it yet.");
 }
 
 // -- Similar Styles ------------------------------------------------------------------------------------------
@@ -310,23 +318,15 @@ async function loadSimilar() {
   const grid = $("similar-grid");
   grid.setAttribute("aria-busy", "true");
   setStatus("similar-status", `Finding look-alikes by ${model}…`);
-  try {
-    const body = await api(
-      `/v1/products/${encodeURIComponent(current.product_id)}/similar?n=${PICKS}&model=${encodeURIComponent(model)}`,
-    );
-    if (mine !== latest.similar) return;
-    const shown = await renderPicks(grid, body.recommendations);
-    if (mine !== latest.similar) return;
+  const id = encodeURIComponent(current.product_id);
+  const path = `/v1/products/${id}/similar?n=${PICKS}&model=${encodeURIComponent(model)}`;
+  const got = await loadPicks("similar", mine, grid, "similar-status", path);
+  if (got) {
     $("similar-lede").textContent = `Look-alikes of “${current.title || current.product_id}”, matched by ${model}.`;
     grid.dataset.model = model;
-    setStatus("similar-status", shown.length ? "" : "No look-alikes found.");
-  } catch (error) {
-    if (mine !== latest.similar) return;
-    grid.replaceChildren();
-    setStatus("similar-status", error.message, true);
-  } finally {
-    if (mine === latest.similar) grid.removeAttribute("aria-busy");
+    setStatus("similar-status", got.shown.length ? "" : "No look-alikes found.");
   }
+  if (mine === latest.similar) grid.removeAttribute("aria-busy");
 }
 
 $("model").addEventListener("change", loadSimilar);
@@ -364,17 +364,12 @@ async function loadPersonal() {
     return;
   }
   setStatus("personal-status", "Picking for you…");
-  try {
-    const body = await api(`/v1/users/${encodeURIComponent(who.id)}/recommendations?n=${PICKS}`);
-    if (mine !== latest.personal) return;
-    const shown = await renderPicks(grid, body.recommendations);
-    if (mine !== latest.personal) return;
-    grid.dataset.path = body.path;
-    const how = PATHS[body.path] || body.path;
-    setStatus("personal-status", shown.length ? `${shown.length} picks, ${how}.` : "No picks yet.");
-  } catch (error) {
-    if (mine !== latest.personal) return;
-    setStatus("personal-status", error.message, true);
+  const path = `/v1/users/${encodeURIComponent(who.id)}/recommendations?n=${PICKS}`;
+  const got = await loadPicks("personal", mine, grid, "personal-status", path);
+  if (got) {
+    grid.dataset.path = got.body.path;
+    const how = PATHS[got.body.path] || got.body.path;
+    setStatus("personal-status", got.shown.length ? `${got.shown.length} picks, ${how}.` : "No picks yet.");
   }
 }
 
