@@ -74,4 +74,11 @@ def atelier_serve(artifacts: Path, env: dict[str, str], start_seconds: float = 1
     finally:
         if process.poll() is None:
             process.terminate()
-        served.output = process.communicate(timeout=60)[0] or ""
+        try:
+            served.output = process.communicate(timeout=60)[0] or ""
+        except subprocess.TimeoutExpired:
+            process.kill()
+            served.output = process.communicate()[0] or ""
+            raise AssertionError(
+                f"atelier serve did not stop within 60 s of SIGTERM: {served.output}"
+            ) from None

@@ -110,6 +110,23 @@ def test_the_rate_limit_answers_429_with_retry_after(artifacts, tmp_path, truth)
     assert len(store.events()) == 3  # a refused event is not stored
 
 
+def test_rate_limit_buckets_are_per_kind_of_key_and_full_ones_are_dropped(monkeypatch):
+    from atelier.api.accounts import RateLimiter, TooManyRequests
+
+    limiter = RateLimiter(per_minute=1)
+    limiter.take(("api-key", "shopper"))
+    limiter.take(("shopper", "shopper"))  # the same name, another kind of key: a bucket of its own
+    with pytest.raises(TooManyRequests):
+        limiter.take(("api-key", "shopper"))
+    monkeypatch.setattr(RateLimiter, "PRUNE_ABOVE", 2)
+    times = iter([1000.0, 1000.0, 2000.0])  # much later, every earlier bucket is full again
+    fresh = RateLimiter(per_minute=1, clock=lambda: next(times))
+    fresh.take(("staff", "a"))
+    fresh.take(("staff", "b"))
+    fresh.take(("staff", "c"))
+    assert set(fresh.buckets) == {("staff", "c")}
+
+
 def test_the_cli_creates_and_revokes_keys(tmp_path):
     from cli_support import atelier
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import numpy as np
@@ -107,11 +108,21 @@ def test_prefetch_reads_ahead_before_iteration_and_stops_when_closed():
 
     prefetch = Prefetch(endless(), depth=2)
     assert started.wait(timeout=10), "nothing was produced before the first request"
-    taken = [item for item, _ in zip(prefetch, range(5), strict=False)]
+    taken = list(itertools.islice(prefetch, 5))
     prefetch.close()
     assert taken == [0, 1, 2, 3, 4]
     assert not prefetch._thread.is_alive()
-    assert len(produced) <= 5 + 2 + 2  # what was taken, the queue, and at most one item in hand
+    assert len(produced) <= 5 + 2 + 1  # what was taken, the queue, and the one item in hand
+
+
+def test_a_chunk_reader_stops_its_thread_when_the_reader_fails_midway(tmp_path):
+    path = tmp_path / "events.csv"
+    pl.DataFrame({"a": [str(i) for i in range(10)]}).write_csv(path)
+    sources = [CsvSource(path, ["a"], chunk_rows=1), CsvSource(path, ["a"], chunk_rows=1)]
+    with pytest.raises(RuntimeError, match="cleaning failed"), ChunkReader(sources, "test") as reader:
+        for _ in reader:
+            raise RuntimeError("cleaning failed")
+    assert not [t for t in threading.enumerate() if t.name == "csv-prefetch" and t.is_alive()]
 
 
 def test_prefetch_raises_the_producers_error_where_the_item_would_be():
@@ -119,8 +130,11 @@ def test_prefetch_raises_the_producers_error_where_the_item_would_be():
         yield 1
         raise InputError("broken at item 2")
 
-    with Prefetch(failing()) as prefetch, pytest.raises(InputError, match="broken at item 2"):
-        assert list(prefetch) == [1]
+    with Prefetch(failing()) as prefetch:
+        items = iter(prefetch)
+        assert next(items) == 1
+        with pytest.raises(InputError, match="broken at item 2"):
+            next(items)
 
 
 def test_file_counts_reconcile_only_when_every_row_is_placed():

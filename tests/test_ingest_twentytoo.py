@@ -157,6 +157,11 @@ def test_missing_column_names_file_and_column(sample_shop, tmp_path):
     pl.read_csv(sample_shop.events[0], infer_schema=False).drop("product_package").head(5).write_csv(broken)
     with pytest.raises(InputError, match=r"events\.csv: missing required column 'product_package'"):
         ingest("twentytoo", [sample_shop.products, broken], tmp_path / "out", load_settings())
+    # a broken last file stops the run before anything is read or written
+    out = tmp_path / "out2"
+    with pytest.raises(InputError, match=r"events\.csv: missing required column 'product_package'"):
+        ingest("twentytoo", [sample_shop.products, *sample_shop.events, broken], out, load_settings())
+    assert not (out / "interactions.parquet").exists() and not (out / "products.parquet").exists()
 
 
 def test_unknown_format(sample_shop, tmp_path):

@@ -13,6 +13,7 @@ import hmac
 import math
 import threading
 import time
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Literal
 
@@ -79,17 +80,22 @@ class TooManyRequests(AtelierError):
 
 
 class RateLimiter:
-    """A token bucket per API key: ``per_minute`` requests a minute, bursts up to that many."""
+    """A token bucket per key (an API key, a shopper, a staff client): ``per_minute`` requests a minute, bursts
+    up to that many. Keys are tuples whose first part says what they name, so names never share a bucket."""
 
-    def __init__(self, per_minute: int):
+    # Buckets that have filled up again are dropped once this many are held (a full bucket = no bucket).
+    PRUNE_ABOVE = 10_000
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
-        self.buckets: dict[str, tuple[float, float]] = {}
+        self.buckets: dict[tuple[str, str], tuple[float, float]] = {}
         self.lock = threading.Lock()
 
-    def take(self, key: str) -> None:
+    def take(self, key: tuple[str, str]) -> None:
         """Spend one token of ``key``'s bucket, or raise TooManyRequests with the wait."""
-        now = time.monotonic()
+        now = self.clock()
         with self.lock:
             tokens, then = self.buckets.get(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - then) * self.rate)
@@ -97,6 +103,17 @@ class RateLimiter:
                 self.buckets[key] = (tokens, now)
                 raise TooManyRequests((1.0 - tokens) / self.rate)
             self.buckets[key] = (tokens - 1.0, now)
+            if len(self.buckets) > self.PRUNE_ABOVE:
+                self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        full = [
+            k
+            for k, (tokens, then) in self.buckets.items()
+            if tokens + (now - then) * self.rate >= self.capacity
+        ]
+        for key in full:
+            del self.buckets[key]
 
 
 def store_of(request: Request) -> Store:
@@ -113,7 +130,7 @@ def api_key(
         raise UnauthorizedError(
             "a valid X-API-Key header is needed to write (create one with `atelier api-key create`)"
         )
-    request.app.state.rate_limiter.take(name)
+    request.app.state.rate_limiter.take(("api-key", name))
     return name
 
 

@@ -234,12 +234,16 @@ class Prefetch(Generic[T]):
     def _produce(self, items: Iterator[T]) -> None:
         try:
             for item in items:
-                if self._stop.is_set():
-                    return
                 self._queue.put(item)
+                if self._stop.is_set():  # checked after each hand-over: close() frees a blocked put
+                    return
         except BaseException as exc:  # handed to the consumer, which re-raises it
             self._queue.put(exc)
             return
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # a generator's open file is closed now, not when it is collected
         self._queue.put(self._DONE)
 
     def __iter__(self) -> Iterator[T]:

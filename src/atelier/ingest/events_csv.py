@@ -66,9 +66,11 @@ def ingest(
     inputs: Sequence[Path], out: Path, settings: Settings, report: IngestReport, quarantine: Quarantine
 ) -> None:
     """Every input file, in order, into one interactions table; products and users from what they name."""
+    sources = [
+        event_source(path, settings.ingest) for path in inputs
+    ]  # every file and header, before any work
     log = EventLog(settings.ingest, out, report, quarantine)
     try:
-        sources = [log.source(path) for path in inputs]  # every file and header checked before any work
         with ChunkReader(sources, "events") as chunks:
             ingest_chunks(chunks, "interactions", report, quarantine, log.chunk)
     finally:
@@ -82,6 +84,20 @@ def ingest(
         "rows": users.height,
         "without_interactions": users.height - log.users_with_interactions(),
     }
+
+
+def event_source(path: Path, settings: IngestSettings) -> CsvSource:
+    """A reader of one event file: the mapped columns required, every other column of the header kept."""
+    m = settings.events_csv
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; events-csv expects event CSV files")
+    return source_with_all_columns(
+        path,
+        unique([m.user, m.item, m.event, m.timestamp, m.session]),
+        chunk_rows=settings.chunk_size,
+        column_names=m.column_names,
+        delimiter=m.delimiter,
+    )
 
 
 class EventLog:
@@ -100,20 +116,6 @@ class EventLog:
         self.writer = InteractionWriter(out)
         self.activity = UserActivity()
         self.seen = SeenRows()
-
-    def source(self, path: Path) -> CsvSource:
-        """A reader of one event file, with the mapped columns required (and every other column kept)."""
-        m = self.mapping
-        if path.is_dir():
-            raise InputError(f"{path}: is a folder; events-csv expects event CSV files")
-        required = unique([m.user, m.item, m.event, m.timestamp, m.session])
-        return source_with_all_columns(
-            path,
-            required,
-            chunk_rows=self.settings.chunk_size,
-            column_names=m.column_names,
-            delimiter=m.delimiter,
-        )
 
     def chunk(self, rows: pl.DataFrame, path: Path, counts: FileCounts) -> None:
         """Clean one chunk of raw rows of ``path`` into interactions."""

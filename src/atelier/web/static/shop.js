@@ -320,13 +320,16 @@ async function loadSimilar() {
   setStatus("similar-status", `Finding look-alikes by ${model}…`);
   const id = encodeURIComponent(current.product_id);
   const path = `/v1/products/${id}/similar?n=${PICKS}&model=${encodeURIComponent(model)}`;
-  const got = await loadPicks("similar", mine, grid, "similar-status", path);
-  if (got) {
-    $("similar-lede").textContent = `Look-alikes of “${current.title || current.product_id}”, matched by ${model}.`;
-    grid.dataset.model = model;
-    setStatus("similar-status", got.shown.length ? "" : "No look-alikes found.");
+  try {
+    const got = await loadPicks("similar", mine, grid, "similar-status", path);
+    if (got) {
+      $("similar-lede").textContent = `Look-alikes of “${current.title || current.product_id}”, matched by ${model}.`;
+      grid.dataset.model = model;
+      setStatus("similar-status", got.shown.length ? "" : "No look-alikes found.");
+    }
+  } finally {
+    if (mine === latest.similar) grid.removeAttribute("aria-busy");
   }
-  if (mine === latest.similar) grid.removeAttribute("aria-busy");
 }
 
 $("model").addEventListener("change", loadSimilar);
@@ -370,6 +373,8 @@ async function loadPersonal() {
     grid.dataset.path = got.body.path;
     const how = PATHS[got.body.path] || got.body.path;
     setStatus("personal-status", got.shown.length ? `${got.shown.length} picks, ${how}.` : "No picks yet.");
+  } else if (mine === latest.personal) {
+    delete grid.dataset.path; // it failed: the emptied grid shows no path
   }
 }
 
