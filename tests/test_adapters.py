@@ -233,6 +233,7 @@ def test_hm_input_errors(hm_dir: Path, tmp_path: Path) -> None:
     write(tmp_path / "broken" / "articles.csv", ARTICLES)
     with pytest.raises(InputError, match="missing required column 'article_id'"):
         ingest("hm", [broken.parent], tmp_path / "o3", Settings())
+    assert not (tmp_path / "o3" / "products.parquet").exists()  # stopped before the articles were cleaned
 
 
 # ------------------------------------------------------------------------------- Fashion Product Images

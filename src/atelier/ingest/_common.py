@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
+from rich.progress import TaskID
 
 from atelier.config import IngestSettings
 from atelier.ingest.columns import blank_to_null
@@ -41,13 +42,6 @@ def account_chunk(chunk: Chunk, table: str, path: Path, counts: FileCounts, quar
     counts.quarantine("malformed_csv_row", len(chunk.malformed))
 
 
-def read_chunks(source: CsvSource, label: str) -> Iterator[Chunk]:
-    """The chunks of ``source``, the next one read ahead in a thread, with a progress bar on a terminal."""
-    with ChunkReader([source], label) as reader:
-        for _, chunk in reader:
-            yield chunk
-
-
 class ChunkReader:
     """The chunks of several CSV files, one file after the other, read ahead in a background thread.
 
@@ -65,12 +59,12 @@ class ChunkReader:
 
     def __iter__(self) -> Iterator[tuple[CsvSource, Chunk]]:
         with progress() as bar:
-            tasks: dict[int, Any] = {}
+            tasks: dict[CsvSource, TaskID] = {}
             for source, chunk in self._chunks:
-                if id(source) not in tasks:
-                    tasks[id(source)] = bar.add_task(f"{self.label} {source.path.name}", total=source.size)
+                if source not in tasks:
+                    tasks[source] = bar.add_task(f"{self.label} {source.path.name}", total=source.size)
                 yield source, chunk
-                bar.update(tasks[id(source)], completed=chunk.bytes_done)
+                bar.update(tasks[source], completed=chunk.bytes_done)
 
     def __enter__(self) -> ChunkReader:
         return self

@@ -66,9 +66,8 @@ def ingest(
     inputs: Sequence[Path], out: Path, settings: Settings, report: IngestReport, quarantine: Quarantine
 ) -> None:
     """Every input file, in order, into one interactions table; products and users from what they name."""
-    sources = [
-        event_source(path, settings.ingest) for path in inputs
-    ]  # every file and header, before any work
+    # Every file and its header are checked before any work.
+    sources = [event_source(path, settings.ingest) for path in inputs]
     log = EventLog(settings.ingest, out, report, quarantine)
     try:
         with ChunkReader(sources, "events") as chunks:

@@ -24,9 +24,9 @@ from atelier.config import Settings
 from atelier.errors import InputError
 from atelier.ingest._common import (
     REASON,
+    ChunkReader,
     InteractionWriter,
     UserActivity,
-    account_chunk,
     attributes_json,
     bare_products,
     clean_catalogue,
@@ -34,15 +34,16 @@ from atelier.ingest._common import (
     header_columns,
     image_paths,
     images_folder,
+    ingest_chunks,
     quarantine_flagged,
-    read_chunks,
     read_counted,
     source_with_all_columns,
     trimmed,
     value_counts,
 )
 from atelier.ingest.columns import age_group, blank_to_null, parse_timestamps
-from atelier.ingest.report import IngestReport, Quarantine
+from atelier.ingest.csvfile import CsvSource
+from atelier.ingest.report import FileCounts, IngestReport, Quarantine
 from atelier.schema import conform
 from atelier.store.tables import write_table
 
@@ -98,15 +99,25 @@ def hm_files(inputs: Sequence[Path]) -> dict[str, Path]:
 def ingest(
     inputs: Sequence[Path], out: Path, settings: Settings, report: IngestReport, quarantine: Quarantine
 ) -> None:
-    """Articles, customers, then transactions (checked against both)."""
+    """Articles, customers, then transactions (checked against both); every file is checked to exist, with its
+    required columns, before any work."""
     files = hm_files(inputs)
-    products = read_articles(files["articles"], settings, report, quarantine)
-    customers = None
-    if "customers" in files:
-        customers = read_customers(files["customers"], settings, report, quarantine)
-    unknown, activity = read_transactions(
-        files["transactions"], products["product_id"], out, settings, report, quarantine
+    articles = source_with_all_columns(files["articles"], ["article_id"], ARTICLE_OPTIONAL)
+    people = (
+        source_with_all_columns(files["customers"], ["customer_id"], ["age"])
+        if "customers" in files
+        else None
     )
+    sold = source_with_all_columns(
+        files["transactions"], TRANSACTION_COLUMNS, chunk_rows=settings.ingest.chunk_size
+    )
+    # The transactions are read from now on, in a thread, while articles and customers are cleaned.
+    with ChunkReader([sold], "transactions") as chunks:
+        products = read_articles(articles, settings, report, quarantine)
+        customers = read_customers(people, settings, report, quarantine) if people else None
+        unknown, activity = read_transactions(
+            chunks, products["product_id"], out, settings, report, quarantine
+        )
     products = _with_bare_products(products, unknown, report)
     users = _users(customers, activity, report)
     write_table(products, out, "products")
@@ -114,11 +125,11 @@ def ingest(
 
 
 def read_articles(
-    path: Path, settings: Settings, report: IngestReport, quarantine: Quarantine
+    source: CsvSource, settings: Settings, report: IngestReport, quarantine: Quarantine
 ) -> pl.DataFrame:
     """articles.csv -> canonical product rows (one per article_id)."""
+    path = source.path
     counts = report.file(path, "products")
-    source = source_with_all_columns(path, ["article_id"], ARTICLE_OPTIONAL)
     raw = read_counted(source, "products", counts, quarantine)
     rows = clean_catalogue(raw, "article_id", "products", path, counts, quarantine)
     images = images_folder(path, settings.ingest)
@@ -138,12 +149,12 @@ def read_articles(
 
 
 def read_customers(
-    path: Path, settings: Settings, report: IngestReport, quarantine: Quarantine
+    source: CsvSource, settings: Settings, report: IngestReport, quarantine: Quarantine
 ) -> pl.DataFrame:
     """customers.csv -> users (user_id, age, age_group); unusable ages are quarantined, the users kept."""
     s = settings.ingest
+    path = source.path
     counts = report.file(path, "users")
-    source = source_with_all_columns(path, ["customer_id"], ["age"])
     raw = read_counted(source, "users", counts, quarantine)
     rows = clean_catalogue(raw, "customer_id", "users", path, counts, quarantine)
     rows = rows.with_columns(_text=blank_to_null(pl.col("age"))).with_columns(
@@ -169,7 +180,7 @@ def read_customers(
 
 
 def read_transactions(
-    path: Path,
+    chunks: ChunkReader,
     catalogue: pl.Series,
     out: Path,
     settings: Settings,
@@ -179,27 +190,26 @@ def read_transactions(
     """transactions.csv -> interactions.parquet, in chunks; returns unknown article ids and user activity."""
     s = settings.ingest
     keep_unknown = (s.unknown_products or "keep") == "keep"
-    counts = report.file(path, "interactions")
-    source = source_with_all_columns(path, TRANSACTION_COLUMNS, chunk_rows=s.chunk_size)
-    quarantine.declare("interactions", source.columns)
     known = catalogue.implode()
     unknown: set[str] = set()
     activity = UserActivity()
     writer = InteractionWriter(out)
+
+    def chunk(rows: pl.DataFrame, path: Path, counts: FileCounts) -> None:
+        rows = _clean_transactions(rows, s.timestamp_formats)
+        activity.observe(rows["_user"], rows["_ts"])
+        rows = rows.with_columns(_known=pl.col("_pid").is_in(known))
+        rows = quarantine_flagged(
+            rows.with_columns(_reason(keep_unknown)), "interactions", path, counts, quarantine
+        )
+        if keep_unknown:
+            unknown.update(rows.filter(~pl.col("_known"))["_pid"].unique().to_list())
+        # No de-duplication: H&M writes one line per unit bought, so identical lines are real purchases.
+        counts.keep(rows.height)
+        writer.write(_interactions(rows, s.kind_weights["purchase"]))
+
     try:
-        for chunk in read_chunks(source, f"transactions {path.name}"):
-            account_chunk(chunk, "interactions", path, counts, quarantine)
-            rows = _clean_transactions(chunk.rows, s.timestamp_formats)
-            activity.observe(rows["_user"], rows["_ts"])
-            rows = rows.with_columns(_known=pl.col("_pid").is_in(known))
-            rows = quarantine_flagged(
-                rows.with_columns(_reason(keep_unknown)), "interactions", path, counts, quarantine
-            )
-            if keep_unknown:
-                unknown.update(rows.filter(~pl.col("_known"))["_pid"].unique().to_list())
-            # No de-duplication: H&M writes one line per unit bought, so identical lines are real purchases.
-            counts.keep(rows.height)
-            writer.write(_interactions(rows, s.kind_weights["purchase"]))
+        ingest_chunks(chunks, "interactions", report, quarantine, chunk)
     finally:
         stats = writer.close()
     stats["customer_day_baskets"] = _baskets(writer)
