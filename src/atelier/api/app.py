@@ -33,7 +33,7 @@ from atelier.api.schemas import (
     source_counts,
     wire,
 )
-from atelier.api.serving import Served
+from atelier.api.serving import EventFeed, Fetched, Served
 from atelier.config import Settings, load_settings
 from atelier.engine import Engine
 from atelier.errors import AtelierError
@@ -135,26 +135,27 @@ def create_app(
         """Similar Styles: look-alikes by the chosen encoder (default: the first trained)."""
         return answered("similar", app.state.served.answers.similar(product_id, query))
 
+    def store_reads(feed: EventFeed, user_id: str) -> tuple[dict, Fetched]:
+        """A shopper who signed up here is known by their birth date and region until they have events; and
+        the events stored since the feed's last read."""
+        known = accounts.signed_up_demographics(
+            app.state.store, user_id, settings.ingest.age_groups, datetime.now(UTC).date()
+        )
+        return known, feed.fetch()
+
     @app.get(
         "/v1/users/{user_id}/recommendations", response_model=UserPicks, dependencies=READ, tags=["widgets"]
     )
     async def recommendations(user_id: str, query: Annotated[PersonalQuery, Query()]) -> UserPicks:
         """Personalized Picks: the router chooses the source by who the shopper is (an unknown id is a new
         shopper, not an error) and says which path it took."""
-        # a shopper who signed up here is known by their birth date and region until they have events
-        known = await run_in_threadpool(
-            accounts.signed_up_demographics,
-            app.state.store,
-            user_id,
-            settings.ingest.age_groups,
-            datetime.now(UTC).date(),
-        )
+        served = app.state.served
+        # Both store reads in one worker thread (the loop keeps answering); the events any worker stored are
+        # then applied here, on the loop's thread, where the engine is read.
+        known, fetched = await run_in_threadpool(store_reads, served.feed, user_id)
+        served.feed.apply(fetched)
         given = {"age_group": query.age_group, "region": query.region}
         demographics = known | {k: v for k, v in given.items() if v is not None}
-        served = app.state.served
-        # events any worker stored count at once: read from the store in a thread (the loop keeps answering),
-        # applied here on the loop's thread, where the engine is read
-        served.feed.apply(await run_in_threadpool(served.feed.fetch))
         path, picks = served.engine.personal(
             user_id,
             query.n,

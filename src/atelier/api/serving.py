@@ -4,8 +4,8 @@
 the store, so the store is the one truth every worker follows:
 
 - **events**: a worker stores an event and answers 202; any worker applies the events it has not seen before it
-  answers Personalized Picks (``EventFeed.catch_up``), so a shopper's next view counts their event whichever
-  worker took it;
+  answers Personalized Picks (``EventFeed.fetch`` in a thread, then ``EventFeed.apply`` on the event loop), so
+  a shopper's next view counts their event whichever worker took it;
 - **artefacts**: a reload records the new folder in the store; the other workers see it within
   ``service.follow_reload_seconds`` and load it while they keep answering from the old one (``follow_reloads``).
 """
@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from fastapi import FastAPI
 
@@ -37,6 +38,14 @@ GAP_PATIENCE_SECONDS = 30.0  # how long an event id skipped over is looked for a
 MAX_GAPS = 1_000
 
 
+class Fetched(NamedTuple):
+    """What :meth:`EventFeed.fetch` read: the events, the gaps it asked for (id -> first missed), and when."""
+
+    events: list[Event]
+    asked: dict[int, float]
+    at: float
+
+
 class EventFeed:
     """Keeps one engine level with the store's event log, whichever worker stored the events.
 
@@ -44,9 +53,10 @@ class EventFeed:
     skipped over is asked for again until it appears, or until it was asked for once more after
     ``GAP_PATIENCE_SECONDS`` (an insert that was rolled back, such as a retried event, leaves a gap for ever).
 
-    A served feed is used on the event loop's thread only (the Personalized Picks route), so applying events
-    never runs beside a read of the same engine; a fresh one is caught up in its loading thread before it is
-    served."""
+    A served feed reads the store in a worker thread (:meth:`fetch`, which only reads the feed's position) and
+    applies events on the event loop's thread only (:meth:`apply`, from the Personalized Picks route), so
+    applying events never runs beside a read of the same engine; a fresh feed is caught up in its loading
+    thread before it is served."""
 
     def __init__(self, engine: Engine, store: Store):
         self.engine = engine
@@ -59,15 +69,15 @@ class EventFeed:
         """Apply the events stored since the last call (all of them the first time); returns how many."""
         return self.apply(self.fetch())
 
-    def fetch(self) -> tuple[list[Event], dict[int, float], float]:
+    def fetch(self) -> Fetched:
         """The events stored since the last applied one, and those skipped over (a store query: the serving route
         runs it in a thread, then applies the result on the loop's thread)."""
         if "personal" not in self.engine.widgets:
-            return [], {}, 0.0
+            return Fetched([], {}, 0.0)
         asked = dict(self.gaps)  # every gap is asked for at least once after its patience ran out
-        return list(self.store.events(self.last_id, asked)), asked, time.monotonic()
+        return Fetched(list(self.store.events(self.last_id, asked)), asked, time.monotonic())
 
-    def apply(self, fetched: tuple[list[Event], dict[int, float], float]) -> int:
+    def apply(self, fetched: Fetched) -> int:
         """Apply what :meth:`fetch` returned; returns how many events were applied. Two fetches may overlap: an
         event already applied (neither new nor a gap any more) is skipped, so none counts twice."""
         events, asked, now = fetched
