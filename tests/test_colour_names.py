@@ -21,7 +21,7 @@ def found(text: str) -> set[str]:
 
 def test_the_vocabulary_is_consistent():
     assert ENCODERS["colour_names"] is ColourNamesEncoder
-    assert len(set(COLOUR_NAMES)) == len(COLOUR_NAMES) == ColourNamesEncoder.dim
+    assert len(set(COLOUR_NAMES)) == len(COLOUR_NAMES)  # one column per colour
     assert set(SYNONYMS.values()) <= set(COLOUR_NAMES)  # every synonym folds into a column
     assert not set(SYNONYMS) & set(COLOUR_NAMES)
 
@@ -58,7 +58,7 @@ def test_vectors_are_multi_hot_and_normalised():
     vectors = encoder.encode_texts(
         ["Black and White Tee", "Navy Shirt", "Navy Blue Shirt", "Bluetooth mouse"]
     )
-    assert vectors.shape == (4, encoder.dimension) == (4, len(COLOUR_NAMES)) and vectors.dtype == np.float32
+    assert vectors.shape == (4, len(COLOUR_NAMES)) and vectors.dtype == np.float32
     assert np.linalg.norm(vectors, axis=1) == pytest.approx([1, 1, 1, 0], abs=1e-6)
     black, white = COLOUR_NAMES.index("black"), COLOUR_NAMES.index("white")
     assert vectors[0, black] == vectors[0, white] == pytest.approx(1 / np.sqrt(2))
@@ -168,13 +168,14 @@ def test_settings_weigh_the_new_blocks_and_refuse_unknown_ones():
     assert isinstance(parts["colour_names"], ColourNamesEncoder)
     assert list(parts["colour_names"].text_fields) == settings.similar.text_fields
     assert parts["mobilenet_v2"].get_params()["network"] == "mobilenet_v2"
+    assert parts["image"] is parts[settings.similar.image_network]
     assert parts["efficientnet_lite0"].get_params()["network"] == "efficientnet_lite0"
     chosen = load_settings(similar={"hybrid_weights": {"colour_names": 0.3, "tfidf": 0.7}})
     assert chosen.similar.hybrid_weights == {"colour_names": 0.3, "tfidf": 0.7}
     for bad in ({"colour_name": 1.0}, {"colour_names": -0.1, "tfidf": 1.0}, {"colour_names": 0.0}):
         with pytest.raises(ConfigError, match=r"similar\.hybrid_weights") as err:
             load_settings(similar={"hybrid_weights": bad})
-        assert "colour_names" in str(err.value)  # the message lists the blocks it knows
+        assert "efficientnet_lite0" in str(err.value)  # the message lists the blocks it knows
 
 
 def test_hybrid_weights_from_a_file_are_checked_too(tmp_path):
@@ -185,3 +186,12 @@ def test_hybrid_weights_from_a_file_are_checked_too(tmp_path):
     bad.write_text("[similar]\nhybrid_weights = { colours = 1.0 }\n")
     with pytest.raises(ConfigError, match=r"bad\.toml.*similar\.hybrid_weights"):
         load_settings(bad)
+
+
+def test_a_weight_on_image_joins_the_block_of_the_configured_network():
+    from atelier.models import REGISTRY
+
+    settings = load_settings(similar={"hybrid_weights": {"image": 0.3, "mobilenet_v2": 0.2, "tfidf": 0.5}})
+    hybrid = REGISTRY["hybrid"][1](settings).encoder
+    assert hybrid.weights == {"mobilenet_v2": pytest.approx(0.5), "tfidf": 0.5}
+    assert set(hybrid.encoders_) == {"mobilenet_v2", "tfidf"}

@@ -189,7 +189,7 @@ def tune_hybrid(
 
     from atelier.evaluate.tune import tune_hybrid as run_tune
     from atelier.features.dataset import Dataset
-    from atelier.models import hybrid_parts
+    from atelier.models import hybrid_block, hybrid_parts
 
     settings = load_settings(config)
     if seed is not None:
@@ -202,6 +202,7 @@ def tune_hybrid(
             f"--blocks: unknown {', '.join(unknown) or '(none given)'} (expected some of "
             f"{', '.join(available)})"
         )
+    names = list(dict.fromkeys(hybrid_block(b, settings) for b in names))  # `image` is one of the networks
     results = run_tune(Dataset.load(data_dir), settings, {b: available[b] for b in names}, step)
     k = max(settings.evaluate.k)
     table = Table(title=f"hybrid weights by precision@{k} of same-label neighbours, best first")

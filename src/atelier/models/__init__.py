@@ -47,20 +47,26 @@ def _image(s: Settings, network: str) -> ImageEncoder:
     return ImageEncoder(network, s.similar.batch_size, s.similar.image_runtime, s.similar.onnx_cache)
 
 
+def hybrid_block(name: str, s: Settings) -> str:
+    """The block a hybrid weight names: ``image`` is the network of ``similar.image_network`` (one block with
+    it, not the same network twice); every other name is its own block."""
+    return s.similar.image_network if name == "image" else name
+
+
 def hybrid_parts(s: Settings) -> dict[str, Encoder]:
-    """Every encoder that can be a block of the hybrid, as the settings configure it: ``image`` is the network of
-    ``similar.image_network``; ``mobilenet_v2`` and ``efficientnet_lite0`` name one network each, so the hybrid
-    can hold both."""
-    return {
+    """Every encoder that can be a block of the hybrid, as the settings configure it; ``mobilenet_v2`` and
+    ``efficientnet_lite0`` name one network each, so the hybrid can hold both (``image``: see hybrid_block)."""
+    parts: dict[str, Encoder] = {
         "tfidf": TfidfEncoder(s.similar.text_fields, s.similar.one_hot_fields, s.similar.tfidf_max_features),
         "text": _text(s),
-        "image": _image(s, s.similar.image_network),
         "mobilenet_v2": _image(s, "mobilenet_v2"),
         "efficientnet_lite0": _image(s, "efficientnet_lite0"),
         "colour": ColourEncoder(),
         "colour_names": ColourNamesEncoder(s.similar.text_fields),
         "clip": _clip(s),
     }
+    parts["image"] = parts[hybrid_block("image", s)]
+    return parts
 
 
 def _clip(s: Settings) -> ClipEncoder:
@@ -80,10 +86,9 @@ def _two_tower(s: Settings) -> TwoTower:
 def _hybrid(s: Settings) -> HybridEncoder:
     parts = hybrid_parts(s)
     weights: dict[str, float] = {}
-    for block, weight in s.similar.hybrid_weights.items():
+    for name, weight in s.similar.hybrid_weights.items():
         if weight > 0:
-            # `image` names the network of `similar.image_network`: one block, not the same network twice
-            block = s.similar.image_network if block == "image" else block
+            block = hybrid_block(name, s)
             weights[block] = weights.get(block, 0.0) + weight
     return HybridEncoder({k: parts[k] for k in weights}, weights)
 
