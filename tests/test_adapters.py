@@ -413,6 +413,21 @@ def test_events_csv_clickstream_two_files(tmp_path: Path) -> None:
     assert read_table(out, "products")["product_id"].to_list() == ["15970", "39386", "59263"]
 
 
+def test_events_csv_quarantine_keeps_columns_only_a_later_file_has(tmp_path: Path) -> None:
+    first = write(tmp_path / "log_1.csv", "user_id,item_id,event,timestamp\nu1,i1,view,1694000000\n")
+    second = write(
+        tmp_path / "log_2.csv",
+        "user_id,item_id,event,timestamp,referrer\nu2,,view,1694000100,newsletter\nu2,i2,view,1694000200,ad\n",
+    )
+    out = tmp_path / "out"
+    report = ingest("events-csv", [first, second], out, Settings())
+    assert report.to_dict()["reconciles"]
+    quarantined = pl.read_csv(out / "quarantine" / "interactions.csv", infer_schema=False)
+    assert quarantined.select("reason", "user_id", "referrer").rows() == [
+        ("no_product_id", "u2", "newsletter")
+    ]
+
+
 def test_events_csv_missing_column_and_folder(tmp_path: Path) -> None:
     path = write(tmp_path / "log.csv", "user_id,item_id,event\nu,i,view\n")
     with pytest.raises(InputError, match="missing required column 'timestamp'"):

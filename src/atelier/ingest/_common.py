@@ -84,7 +84,8 @@ def ingest_chunks(
     ``handle(rows, path, counts)``. Every file is in the report, in order, even one without a row."""
     counts = {source: report.file(source.path, table) for source in chunks.sources}
     if chunks.sources:
-        quarantine.declare(table, chunks.sources[0].columns)
+        # Every file's columns: a column only a later file has must not be cut from its quarantined rows.
+        quarantine.declare(table, unique(c for source in chunks.sources for c in source.columns))
     for source, chunk in chunks:
         account_chunk(chunk, table, source.path, counts[source], quarantine)
         if chunk.rows.height:
