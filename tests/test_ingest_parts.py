@@ -13,6 +13,7 @@ from atelier.errors import InputError
 from atelier.ingest._common import ChunkReader, SeenRows
 from atelier.ingest.csvfile import ROW, CsvSource, Prefetch, read_all
 from atelier.ingest.report import FileCounts, Quarantine
+from atelier.ingest.twentytoo_products import _string_lists
 
 
 def test_malformed_lines_are_handed_back_with_their_record_numbers(tmp_path):
@@ -162,3 +163,8 @@ def test_quarantine_keeps_raw_rows_with_reason_and_detail(tmp_path):
         ("3", "missing_user_id", None, None),
         ("7", "malformed_csv_row", None, "a,b,c"),
     ]
+
+
+def test_product_frame_list_columns_keep_order_and_empty_lists() -> None:
+    assert _string_lists("colors", [["Red", "Blue"], [], ["Red"]]).to_list() == [["Red", "Blue"], [], ["Red"]]
+    assert _string_lists("colors", []).dtype == pl.List(pl.String)

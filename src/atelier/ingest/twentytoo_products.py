@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from atelier.ingest import fields as F
@@ -141,8 +143,9 @@ def read_products(
     unreadable = 0
     with progress() as bar:
         task = bar.add_task(f"products {path.name}", total=raw.height)
-        for row in raw.iter_rows(named=True):
-            bar.advance(task)
+        for n, row in enumerate(raw.iter_rows(named=True), 1):
+            if n % 1000 == 0 or n == raw.height:
+                bar.update(task, completed=n)
             try:
                 product = clean_product(row)
             except F.BadValue as exc:
@@ -176,10 +179,36 @@ def read_products(
 
     _assign_groups(cleaned)
     report.tables.setdefault("products", {})["attributes_unreadable"] = unreadable
-    schema = polars_schema("products")
-    # Column by column: from a list of dicts, polars builds one Series per list cell (colours, images).
-    columns = {name: [p.get(name) for p in cleaned] for name in schema}
-    return conform("products", pl.DataFrame(columns, schema=schema))
+    return conform("products", _frame(cleaned))
+
+
+def _frame(products: list[dict[str, Any]]) -> pl.DataFrame:
+    """The cleaned products as a frame of the canonical schema, built column by column.
+
+    From Python lists polars builds one Series per list cell (colours, images), about 10 µs each: a tenth of
+    the cleaning of a large catalogue. The list columns are therefore built from their flattened items.
+    """
+    columns = {}
+    for name, dtype in polars_schema("products").items():
+        values = [p.get(name) for p in products]
+        columns[name] = (
+            _string_lists(name, values) if isinstance(dtype, pl.List) else pl.Series(name, values, dtype)
+        )
+    return pl.DataFrame(columns)
+
+
+def _string_lists(name: str, lists: list[list[str]]) -> pl.Series:
+    """A List[String] column from Python lists of strings, in one pass over the flattened items."""
+    items = pl.DataFrame(
+        {
+            "row": np.repeat(np.arange(len(lists)), [len(v) for v in lists]),
+            name: pl.Series(list(chain.from_iterable(lists)), dtype=pl.String),
+        }
+    )
+    grouped = items.group_by("row", maintain_order=True).agg(pl.col(name))
+    every_row = pl.DataFrame({"row": np.arange(len(lists))})
+    joined = every_row.join(grouped, on="row", how="left", maintain_order="left")
+    return joined[name].fill_null(pl.lit([], pl.List(pl.String)))
 
 
 def _assign_groups(products: list[dict[str, Any]]) -> None:
