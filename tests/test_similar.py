@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import http.server
+import tempfile
+import threading
+
 import numpy as np
 import polars as pl
 import pytest
@@ -258,18 +264,18 @@ def test_approximate_serving_matches_exact_and_keeps_the_filters(shop, ann, tmp_
     np.testing.assert_array_equal(loaded.related(q, 5, exclude)[0], b)
 
 
-def test_pictures_come_from_files_or_addresses_and_failures_are_counted(tmp_path):
-    import http.server
-    import threading
-
-    from atelier.encoders.pictures import open_picture, picture_sources
-
-    picture(tmp_path / "red.png", (200, 20, 20))
-    (tmp_path / "broken.png").write_bytes(b"not a picture")
+@contextlib.contextmanager
+def picture_server(folder):
+    """An HTTP server on 127.0.0.1 serving ``folder``; yields (base address, requests per path)."""
+    requests: collections.Counter = collections.Counter()
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(tmp_path), **kwargs)
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def do_GET(self):
+            requests[self.path] += 1
+            super().do_GET()
 
         def log_message(self, *args):
             pass
@@ -278,7 +284,19 @@ def test_pictures_come_from_files_or_addresses_and_failures_are_counted(tmp_path
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_pictures_come_from_files_or_addresses_and_failures_are_counted(tmp_path):
+    from atelier.encoders.pictures import open_picture, picture_sources
+
+    picture(tmp_path / "red.png", (200, 20, 20))
+    (tmp_path / "broken.png").write_bytes(b"not a picture")
+    with picture_server(tmp_path) as (base, _):
         products = pl.DataFrame(
             {
                 "image_path": [None, str(tmp_path / "red.png"), None, None, None],
@@ -292,10 +310,36 @@ def test_pictures_come_from_files_or_addresses_and_failures_are_counted(tmp_path
         assert vectors[0] @ vectors[1] == pytest.approx(1.0, abs=1e-5)  # same picture, by URL or by file
         assert open_picture("http://127.0.0.1:9/none.png", timeout=0.5) is None  # nothing listens: no error
         assert open_picture(f"{base}/red.png", timeout=1e-9) is None  # the deadline covers the whole download
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+
+
+def test_a_hybrid_downloads_each_picture_once_for_all_its_picture_blocks(tmp_path, monkeypatch):
+    from atelier.encoders import HybridEncoder, pictures
+
+    colours = [(200, 20, 20), (20, 160, 40), (30, 30, 200), (240, 200, 0)]
+    names = [f"p{i}.png" for i in range(len(colours))]
+    for name, rgb in zip(names, colours, strict=True):
+        picture(tmp_path / name, rgb)
+    (tmp_path / "broken.png").write_bytes(b"not a picture")
+    monkeypatch.setattr(pictures, "DOWNLOAD_BATCH", 3)  # two batches: the temporary folder is reused
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    titles = ["red dress", "green shirt", "blue jeans", "yellow top", "black boots", "white socks"]
+
+    def hybrid():
+        parts = {"shape": "colour", "hue": {"name": "colour"}, "words": "tfidf"}
+        return HybridEncoder(parts, {"shape": 0.4, "hue": 0.4, "words": 0.2})
+
+    local = pl.DataFrame({"title": titles, "image_path": [str(tmp_path / n) for n in names] + [None, None]})
+    expected, expected_ok = hybrid().fit_encode(local)
+    with picture_server(tmp_path) as (base, requests):
+        urls = [[f"{base}/{n}"] for n in [*names, "broken.png", "gone.png"]]
+        remote = pl.DataFrame({"title": titles, "image_urls": urls})
+        vectors, ok = hybrid().fit_encode(remote)
+        assert dict(requests) == {f"/{n}": 1 for n in [*names, "broken.png", "gone.png"]}
+    np.testing.assert_allclose(vectors, expected, atol=1e-6)
+    assert ok.tolist() == expected_ok.tolist() == [True] * 6  # the last two by their words
+    assert not any(scratch.iterdir())  # the downloads are gone
 
 
 def test_an_encoder_asked_for_the_other_modality_says_what_it_reads():

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from rich.progress import (
     BarColumn,
@@ -22,6 +25,19 @@ def progress() -> Progress:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        disable=not sys.stderr.isatty(),
+        disable=_quiet.get() or not sys.stderr.isatty(),
         transient=False,
     )
+
+
+_quiet: ContextVar[bool] = ContextVar("atelier_progress_quiet", default=False)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """No bars from the steps run inside (an outer bar already counts their work, a batch at a time)."""
+    token = _quiet.set(True)
+    try:
+        yield
+    finally:
+        _quiet.reset(token)

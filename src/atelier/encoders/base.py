@@ -69,9 +69,9 @@ class Encoder:
     def encode_products(self, products: pl.DataFrame) -> tuple[Vectors, np.ndarray]:
         """(n_products x dim vectors, L2-normalised; bool mask of the products that got one)."""
         if self.modality == "image":
-            from atelier.encoders.pictures import picture_sources
+            from atelier.encoders.pictures import encode_pictures, picture_sources
 
-            return self.encode_images(picture_sources(products))
+            return encode_pictures({self.name: self}, picture_sources(products))[self.name]
         texts = product_texts(products, self.text_fields)
         vectors = self.encode_texts(texts)
         if sp.issparse(vectors):

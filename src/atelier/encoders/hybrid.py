@@ -18,6 +18,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from atelier.encoders.base import Encoder, l2_normalise
+from atelier.encoders.pictures import encode_pictures, picture_sources
 from atelier.params import plain_value
 
 
@@ -46,10 +47,26 @@ class HybridEncoder(Encoder):
 
     def fit_encode(self, products: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Fit every block, learn the block means from the catalogue's own vectors, and return them fused."""
-        encoded = {name: encoder.fit_encode(products) for name, encoder in self.encoders_.items()}
+        encoded = self._encoded(products, fit=True)
         self.means_ = {name: block_mean(vectors, ok) for name, (vectors, ok) in encoded.items()}
         self.fitted_ = True
         return self._fused_products(encoded)
+
+    def _encoded(self, products: pl.DataFrame, fit: bool) -> dict[str, tuple]:
+        """Every block's (vectors, mask), in block order, fitting each first when ``fit``. The picture blocks
+        read the pictures together (:func:`encode_pictures`): a picture given as an address is downloaded once
+        for all of them."""
+        pictures = {n: e for n, e in self.encoders_.items() if e.modality == "image"}
+        encoded = {}
+        for name, encoder in self.encoders_.items():
+            if name in pictures:
+                if fit:
+                    encoder.fit(products)
+            else:
+                encoded[name] = encoder.fit_encode(products) if fit else encoder.encode_products(products)
+        if pictures:
+            encoded |= encode_pictures(pictures, picture_sources(products))
+        return {name: encoded[name] for name in self.encoders_}
 
     @property
     def dimension(self) -> int:
@@ -58,8 +75,7 @@ class HybridEncoder(Encoder):
 
     def encode_products(self, products: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
-        encoded = {name: encoder.encode_products(products) for name, encoder in self.encoders_.items()}
-        return self._fused_products(encoded)
+        return self._fused_products(self._encoded(products, fit=False))
 
     def _fused_products(self, encoded: Mapping[str, tuple]) -> tuple[np.ndarray, np.ndarray]:
         fused = self._fuse(
