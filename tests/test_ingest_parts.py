@@ -168,3 +168,6 @@ def test_quarantine_keeps_raw_rows_with_reason_and_detail(tmp_path):
 def test_product_frame_list_columns_keep_order_and_empty_lists() -> None:
     assert _string_lists("colors", [["Red", "Blue"], [], ["Red"]]).to_list() == [["Red", "Blue"], [], ["Red"]]
     assert _string_lists("colors", []).dtype == pl.List(pl.String)
+    rng = np.random.default_rng(3)
+    many = [[f"c{rng.integers(50)}" for _ in range(rng.integers(4))] for _ in range(20_000)]
+    assert _string_lists("colors", many).to_list() == many  # polars' threads must not reorder rows or items

@@ -320,11 +320,19 @@ def test_a_hybrid_downloads_each_picture_once_for_all_its_picture_blocks(tmp_pat
     for name, rgb in zip(names, colours, strict=True):
         picture(tmp_path / name, rgb)
     (tmp_path / "broken.png").write_bytes(b"not a picture")
-    monkeypatch.setattr(pictures, "DOWNLOAD_BATCH", 3)  # two batches: the temporary folder is reused
+    monkeypatch.setattr(
+        pictures, "DOWNLOAD_BATCH", 4
+    )  # two batches: the four pictures, then the two bad ones
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     titles = ["red dress", "green shirt", "blue jeans", "yellow top", "black boots", "white socks"]
+    files_seen = []
+
+    class Counting(ColourEncoder):
+        def encode_images(self, sources):
+            files_seen.append(sum(1 for f in scratch.rglob("*") if f.is_file()))
+            return super().encode_images(sources)
 
     def hybrid():
         parts = {"shape": "colour", "hue": {"name": "colour"}, "words": "tfidf"}
@@ -333,13 +341,19 @@ def test_a_hybrid_downloads_each_picture_once_for_all_its_picture_blocks(tmp_pat
     local = pl.DataFrame({"title": titles, "image_path": [str(tmp_path / n) for n in names] + [None, None]})
     expected, expected_ok = hybrid().fit_encode(local)
     with picture_server(tmp_path) as (base, requests):
-        urls = [[f"{base}/{n}"] for n in [*names, "broken.png", "gone.png"]]
-        remote = pl.DataFrame({"title": titles, "image_urls": urls})
-        vectors, ok = hybrid().fit_encode(remote)
-        assert dict(requests) == {f"/{n}": 1 for n in [*names, "broken.png", "gone.png"]}
+        every = [*names, "broken.png", "gone.png"]
+        remote = pl.DataFrame({"title": titles, "image_urls": [[f"{base}/{n}"] for n in every]})
+        encoder = hybrid()
+        encoder.encoders_["shape"] = Counting()  # a colour block that looks into the download folder
+        vectors, ok = encoder.fit_encode(remote)
+        assert dict(requests) == {f"/{n}": 1 for n in every}
+        again, _ = encoder.encode_products(remote)
+        assert dict(requests) == {f"/{n}": 2 for n in every}  # once more for the second call, not per block
     np.testing.assert_allclose(vectors, expected, atol=1e-6)
+    np.testing.assert_allclose(again, expected, atol=1e-6)
     assert ok.tolist() == expected_ok.tolist() == [True] * 6  # the last two by their words
-    assert not any(scratch.iterdir())  # the downloads are gone
+    assert files_seen == [4, 1, 4, 1]  # per batch: four downloads, then one (the folder was emptied between)
+    assert not any(scratch.iterdir())  # and removed at the end
 
 
 def test_an_encoder_asked_for_the_other_modality_says_what_it_reads():

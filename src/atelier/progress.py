@@ -35,7 +35,8 @@ _quiet: ContextVar[bool] = ContextVar("atelier_progress_quiet", default=False)
 
 @contextmanager
 def quiet() -> Iterator[None]:
-    """No bars from the steps run inside (an outer bar already counts their work, a batch at a time)."""
+    """No bars from the steps run inside, in this thread (an outer bar already counts their work, a batch at a
+    time). A thread started inside does not inherit it."""
     token = _quiet.set(True)
     try:
         yield

@@ -56,7 +56,15 @@ class HybridEncoder(Encoder):
         """Every block's (vectors, mask), in block order, fitting each first when ``fit``. The picture blocks
         read the pictures together (:func:`encode_pictures`): a picture given as an address is downloaded once
         for all of them."""
-        pictures = {n: e for n, e in self.encoders_.items() if e.modality == "image"}
+        # Blocks that read their product's picture the standard way; one that encodes products its own way
+        # (an Encoder instance given as a part, say) is left to do so.
+        pictures = {
+            n: e
+            for n, e in self.encoders_.items()
+            if e.modality == "image"
+            and type(e).encode_products is Encoder.encode_products
+            and type(e).fit_encode is Encoder.fit_encode
+        }
         encoded = {}
         for name, encoder in self.encoders_.items():
             if name in pictures:

@@ -59,7 +59,7 @@ def encode_pictures(
     """
     if not any(is_address(s) for s in sources):
         return {name: encoder.encode_images(sources) for name, encoder in encoders.items()}
-    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in encoders}
+    encoded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     with (
         progress() as bar,
         tempfile.TemporaryDirectory(prefix="atelier-pictures-") as folder,
@@ -71,14 +71,18 @@ def encode_pictures(
             local = list(pool.map(_saved, batch, [Path(folder) / str(i) for i in range(len(batch))]))
             with quiet():  # the bar above counts the batches; the encoders' own bars would flash per batch
                 for name, encoder in encoders.items():
-                    parts[name].append(encoder.encode_images(local))
+                    vectors, ok = encoder.encode_images(local)
+                    if name not in encoded:  # filled in place: stacking the batches would need twice the room
+                        encoded[name] = (
+                            np.zeros((len(sources), vectors.shape[1]), vectors.dtype),
+                            np.zeros(len(sources), bool),
+                        )
+                    encoded[name][0][start : start + len(batch)] = vectors
+                    encoded[name][1][start : start + len(batch)] = ok
             for path in Path(folder).iterdir():
                 path.unlink()
             bar.advance(task, len(batch))
-    return {
-        name: (np.vstack([v for v, _ in done]), np.concatenate([ok for _, ok in done]))
-        for name, done in parts.items()
-    }
+    return encoded
 
 
 def _saved(source: str | None, path: Path, timeout: float = URL_TIMEOUT_SECONDS) -> str | None:
@@ -87,9 +91,14 @@ def _saved(source: str | None, path: Path, timeout: float = URL_TIMEOUT_SECONDS)
     if not is_address(source):
         return source
     try:
-        path.write_bytes(_download(source, timeout))
-    except (OSError, http.client.HTTPException, ValueError):  # as open_picture: never stop the run
+        body = _download(source, timeout)
+    except (
+        OSError,
+        http.client.HTTPException,
+        ValueError,
+    ):  # as open_picture: a bad picture never stops the run
         return None
+    path.write_bytes(body)  # but a full disk does: it would leave every later picture out, without a word
     return str(path)
 
 
