@@ -36,6 +36,9 @@ MAX_PICTURE_PIXELS = (
 CHUNK_BYTES = 64 * 2**10
 DOWNLOAD_BATCH = 256  # pictures downloaded, then encoded by every encoder, at a time
 DOWNLOAD_WORKERS = 8  # downloads at once: they wait on the network, not on the CPU
+# What a failed download raises: a missing file, a timeout or refused connection (URLError is an OSError), a
+# server speaking broken HTTP, an address that is no address.
+_DOWNLOAD_ERRORS = (OSError, http.client.HTTPException, ValueError)
 
 
 class PictureEncoder(Protocol):
@@ -92,11 +95,7 @@ def _saved(source: str | None, path: Path, timeout: float = URL_TIMEOUT_SECONDS)
         return source
     try:
         body = _download(source, timeout)
-    except (
-        OSError,
-        http.client.HTTPException,
-        ValueError,
-    ):  # as open_picture: a bad picture never stops the run
+    except _DOWNLOAD_ERRORS:  # as in open_picture: a bad picture never stops the run
         return None
     path.write_bytes(body)  # but a full disk does: it would leave every later picture out, without a word
     return str(path)
@@ -123,13 +122,8 @@ def open_picture(source: str | Path | None, timeout: float = URL_TIMEOUT_SECONDS
             if img.width * img.height > MAX_PICTURE_PIXELS:
                 return None
             return img.convert("RGB")
-    except (
-        OSError,  # missing file, timeout, refused connection, truncated image (URLError is one too)
-        http.client.HTTPException,  # a server speaking broken HTTP
-        UnidentifiedImageError,
-        ValueError,
-        Image.DecompressionBombError,
-    ):
+    # A truncated picture raises an OSError too.
+    except (*_DOWNLOAD_ERRORS, UnidentifiedImageError, Image.DecompressionBombError):
         return None
 
 
@@ -137,7 +131,7 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     """Follow redirects to http(s) addresses only (never to ftp: or file:)."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if not newurl.startswith(("http://", "https://")):
+        if not is_address(newurl):
             raise urllib.error.HTTPError(newurl, code, f"redirect to {newurl!r} refused", headers, fp)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
