@@ -7,6 +7,9 @@ process (raw CSVs in, Parquet tables out):
 
 - ``atelier``: ``atelier.ingest.ingest("twentytoo", ...)`` with the default settings;
 - ``seeds``: ``benchmarks/seeds_method.py``, the seed documents' chunked pandas preprocessing;
+- ``duckdb``: ``benchmarks/duckdb_method.py``, the events job in DuckDB SQL (both cores, its own CSV reader),
+  without the quarantine, the reconciled report and the catalogue's cleaning: a floor for what a compiled
+  engine needs for the job on this machine, not a rival Atelier could be swapped for;
 - ``pyarrow-read``: ``pyarrow.csv.read_csv`` of the event files and nothing else (all its threads). It is no
   ingest: it calibrates the machine against the issue's reference ("pyarrow's CSV reader alone parses about
   5,000,000 rows/s"), so a rows/s figure can be read beside what this machine can do at all.
@@ -39,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "var" / "bench"
 SAMPLE = {"products": 2000, "users": 20000, "seed": 7}
-METHODS = ("atelier", "seeds", "pyarrow-read")
+METHODS = ("atelier", "seeds", "duckdb", "pyarrow-read")
 INGESTS = ("atelier", "seeds")  # the methods that do the whole job
 REFERENCE_READ_ROWS_PER_S = 5_000_000  # pyarrow's CSV reader alone, on the machine the issue was written on
 TARGET_ROWS_PER_S = 1_000_000
@@ -223,6 +226,8 @@ def child_main(args: Sequence[str]) -> None:
         import pyarrow.csv  # noqa: F401
 
         run = run_read_only
+    elif method == "duckdb":
+        from duckdb_method import run
     else:
         from seeds_method import run
     start = time.perf_counter()
@@ -321,6 +326,12 @@ def verdicts(results: list[Result]) -> list[str]:
             f"{TARGET_ROWS_PER_S:,}: {_ok(a.work_rows_per_s >= TARGET_ROWS_PER_S)}); peak memory "
             f"Atelier/seeds {a.peak_mb / s.peak_mb:.2f}"
         )
+        if ("duckdb", n) in by:
+            floor = by[("duckdb", n)].work_rows_per_s
+            lines.append(
+                f"- {n:,} events, engine floor: DuckDB does the events job without quarantine or report at "
+                f"{floor:,.0f} rows/s per ingest; Atelier runs at {a.work_rows_per_s / floor:.2f}x its speed"
+            )
         if ("pyarrow-read", n) in by:
             read = by[("pyarrow-read", n)].work_rows_per_s
             lines.append(
