@@ -176,3 +176,45 @@ def test_keep_unknown_products_adds_bare_rows(sample_shop, tmp_path):
     assert added > 0
     assert not any(f.quarantined_by_reason.get("unknown_product") for f in report.files)
     assert read_table(tmp_path, "products").height == 120 + added
+
+
+def test_cleaning_the_catalogue_in_worker_processes_changes_nothing(sample_shop, tmp_path, monkeypatch):
+    import atelier.ingest.twentytoo_products as products_module
+    from atelier.ingest.report import IngestReport, Quarantine
+
+    # The sample's catalogue, plus a repeated id with other values and an unreadable price near the end.
+    lines = sample_shop.products.read_text(encoding="utf-8").splitlines()
+    header = next(csv.reader([lines[0]]))
+    first = dict(zip(header, next(csv.reader([lines[1]])), strict=True))
+    repeated = first | {"title": "same id, other title"}
+    unpriced = first | {"product_id": "ab" * 20, "price": "price on request"}
+    raw = tmp_path / "products.csv"
+    with raw.open("w", encoding="utf-8", newline="") as fh:
+        fh.write("\n".join(lines) + "\n")
+        csv.DictWriter(fh, header).writerows([repeated, unpriced])
+
+    monkeypatch.setattr(products_module, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(products_module, "_BATCH_ROWS", 16)  # several batches, in flight at once
+    results = {}
+    for workers in (1, 2):
+        out = tmp_path / f"workers-{workers}"
+        report, quarantine = IngestReport("twentytoo", str(out)), Quarantine(out)
+        source = products_module.products_source(raw)
+        frame = products_module.read_products(
+            source, report, quarantine, sample_shop.products.parent / "images"
+        )
+        quarantine.close()
+        counts = report.to_dict()["files"]
+        results[workers] = (
+            frame,
+            counts,
+            (out / "quarantine" / "products.csv").read_text().replace(str(out), ""),
+        )
+
+    (serial, serial_counts, serial_quarantine), (parallel, parallel_counts, parallel_quarantine) = (
+        results.values()
+    )
+    assert parallel.equals(serial) and serial.height == 120
+    assert parallel_counts == serial_counts
+    assert parallel_quarantine == serial_quarantine
+    assert "duplicate_product_id" in serial_quarantine and "unparseable_price" in serial_quarantine
