@@ -2,27 +2,68 @@
 
 from __future__ import annotations
 
-import sys
+import csv
+import importlib
+import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-duckdb_method = pytest.importorskip("duckdb_method", reason="duckdb is a dev dependency (make test installs it)")
+from atelier.config import load_settings
+from atelier.ingest import ingest
+from atelier.store.tables import read_table
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+COLUMNS = ["user_id", "product_id", "session_id", "timestamp", "event_name", "button_name", "kind", "weight"]
 
 
-def test_duckdb_peer_writes_the_interactions_atelier_writes(sample_shop, ingested, tmp_path):
-    data, _ = ingested
-    counts = duckdb_method.run(sample_shop.products, sample_shop.events, tmp_path)
+@pytest.fixture
+def duckdb_method(monkeypatch):
+    pytest.importorskip("duckdb", reason="duckdb is a dev dependency (make test installs it)")
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return importlib.import_module("duckdb_method")
 
-    columns = ["user_id", "product_id", "session_id", "timestamp", "event_name", "button_name", "kind", "weight"]
-    ours = pl.read_parquet(data / "interactions.parquet").select(columns)
-    peer = pl.read_parquet(tmp_path / "interactions.parquet").select(columns)
-    peer = peer.with_columns(pl.col("timestamp").cast(ours["timestamp"].dtype))
-    assert counts["interactions"] == ours.height > 0
-    assert counts["raw_event_rows"] == 12_000
-    assert ours.sort(columns).equals(peer.sort(columns))
 
-    users = pl.read_parquet(data / "users.parquet")
-    assert counts["users"] == users.height
+def test_duckdb_peer_writes_the_interactions_atelier_writes(duckdb_method, sample_shop, ingested, tmp_path):
+    # The sample, plus rows where a careless peer would differ: a row two rules match (the button's rule
+    # wins), upper-case ids, times with an offset or a fraction, white space around a user id.
+    known = read_table(ingested[0], "products")["product_id"].to_list()
+    events = [shutil.copy(p, tmp_path / p.name) for p in sample_shop.events]
+    with open(events[-1], encoding="utf-8", newline="") as fh:
+        header = next(csv.reader(fh))
+    extra = [
+        ("U_two_rules", "2023-07-01 10:00:00", "add_to_bag", "heart_button", known[0]),
+        ("U_upper", "2023-07-01 10:00:01", "purchase", "", known[1].upper()),
+        ("U_offset", "2023-07-01T10:00:02+02:00", "purchase", "", known[2]),
+        ("U_offset", "2023-07-01 10:00:03", "purchase", "", known[3]),  # no offset carried over
+        ("U_fraction", "2023-07-01 10:00:04.5", "purchase", "", known[4]),
+        ("\tU_tab ", "2023-07-01 10:00:05", "purchase", "", known[5]),
+        ("U_spaces", "2023-07-01 10:00:06", " purchase\t", "", known[6]),
+    ]
+    with open(events[-1], "a", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, header)
+        for user, time, event, button, product in extra:
+            writer.writerow(
+                dict.fromkeys(header, "")
+                | {"User_ID": user, "Session_ID": "S1", "event_time": time, "event_name": event}
+                | {"button_name": button, "product_package": f'{{"id": "{product}"}}'}
+            )
+    ours_dir, peer_dir = tmp_path / "atelier", tmp_path / "duckdb"
+    ingest("twentytoo", [sample_shop.products, *events], ours_dir, load_settings())
+    counts = duckdb_method.run(sample_shop.products, events, peer_dir)
+
+    ours = read_table(ours_dir, "interactions").select(COLUMNS).sort(COLUMNS)
+    peer = pl.read_parquet(peer_dir / "interactions.parquet").select(COLUMNS).sort(COLUMNS)
+    assert_frame_equal(peer, ours)  # dtypes too
+    assert counts["interactions"] == ours.height
+    assert counts["raw_event_rows"] == 12_000 + len(extra)
+    added = ours.filter(pl.col("user_id").str.starts_with("U_"))
+    assert added.height == len(extra)
+    assert added.filter(user_id="U_two_rules")["kind"].to_list() == ["wishlist"]
+
+    user_columns = ["user_id", "first_seen", "last_seen", "n_events"]
+    our_users = read_table(ours_dir, "users").select(user_columns).sort("user_id")
+    peer_users = pl.read_parquet(peer_dir / "users.parquet").select(user_columns).sort("user_id")
+    assert_frame_equal(peer_users, our_users, check_dtypes=False)  # event counts: Int64 against UInt32

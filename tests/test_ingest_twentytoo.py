@@ -178,7 +178,9 @@ def test_keep_unknown_products_adds_bare_rows(sample_shop, tmp_path):
     assert read_table(tmp_path, "products").height == 120 + added
 
 
-def test_cleaning_the_catalogue_in_worker_processes_changes_nothing(sample_shop, tmp_path, monkeypatch):
+def test_cleaning_the_catalogue_in_worker_processes_changes_nothing(
+    sample_shop, ingested, tmp_path, monkeypatch
+):
     import atelier.ingest.twentytoo_products as products_module
     from atelier.ingest.report import IngestReport, Quarantine
 
@@ -194,27 +196,29 @@ def test_cleaning_the_catalogue_in_worker_processes_changes_nothing(sample_shop,
         csv.DictWriter(fh, header).writerows([repeated, unpriced])
 
     monkeypatch.setattr(products_module, "PARALLEL_FROM", 0)
-    monkeypatch.setattr(products_module, "_BATCH_ROWS", 16)  # several batches, in flight at once
-    results = {}
-    for workers in (1, 2):
-        out = tmp_path / f"workers-{workers}"
+    results = []
+    # one batch in this process (as before batches existed), then batches of 16 here and in 2 workers
+    for workers, batch_rows in ((1, 1_000_000), (1, 16), (2, 16)):
+        monkeypatch.setattr(products_module, "_BATCH_ROWS", batch_rows)
+        out = tmp_path / f"workers-{workers}-{batch_rows}"
         report, quarantine = IngestReport("twentytoo", str(out)), Quarantine(out)
         source = products_module.products_source(raw)
         frame = products_module.read_products(
             source, report, quarantine, sample_shop.products.parent / "images"
         )
         quarantine.close()
-        counts = report.to_dict()["files"]
-        results[workers] = (
-            frame,
-            counts,
-            (out / "quarantine" / "products.csv").read_text().replace(str(out), ""),
-        )
+        (counts,) = report.to_dict()["files"]
+        results.append((frame, counts, (out / "quarantine" / "products.csv").read_text()))
 
-    (serial, serial_counts, serial_quarantine), (parallel, parallel_counts, parallel_quarantine) = (
-        results.values()
-    )
-    assert parallel.equals(serial) and serial.height == 120
-    assert parallel_counts == serial_counts
-    assert parallel_quarantine == serial_quarantine
-    assert "duplicate_product_id" in serial_quarantine and "unparseable_price" in serial_quarantine
+    (whole, whole_counts, whole_quarantine), *batched = results
+    for frame, counts, quarantine_text in batched:
+        assert frame.equals(whole)
+        assert counts == whole_counts
+        assert quarantine_text == whole_quarantine
+    assert whole.height == 120
+    (planted,) = [f for f in ingested[1].to_dict()["files"] if f["table"] == "products"]
+    planted = planted["quarantined_by_reason"]
+    assert whole_counts["quarantined_by_reason"] == planted | {
+        "duplicate_product_id": planted.get("duplicate_product_id", 0) + 1,
+        "unparseable_price": planted.get("unparseable_price", 0) + 1,
+    }

@@ -148,7 +148,10 @@ def read_products(
     if raw.height < PARALLEL_FROM:
         workers = 1
     elif workers is None:
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        import joblib  # only here: most catalogues are cleaned in this process
+
+        # joblib counts the cores this process may use (affinity, container limits), not the machine's
+        workers = min(joblib.cpu_count(), -(-raw.height // _BATCH_ROWS))
 
     frames: list[pl.DataFrame] = []
     bad: list[tuple[int, str, str]] = []  # record number, reason, detail
@@ -165,7 +168,7 @@ def read_products(
         bad.append((row, "duplicate_product_id", f"{pid} already read with other values; first row kept"))
     products = products.filter(first)
     if bad:
-        bad.sort()  # file order, as the reasons are counted
+        bad.sort(key=lambda b: b[0])  # file order, as the reasons are counted
         rows, reasons, details = zip(*bad, strict=True)
         flagged = pl.DataFrame(
             {ROW: rows, "_reason": reasons, "_detail": details}, schema_overrides={ROW: pl.Int64}
