@@ -44,9 +44,10 @@ _CONSUMED = {
 }
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 # Cleaning is pure Python, about 200 µs a product: a catalogue this long is cleaned in worker processes, one
-# per core. Below it, starting them (about half a second) costs more than it saves.
+# per core. Below it, starting them (about a second: a fresh interpreter imports polars) costs more than it saves.
 PARALLEL_FROM = 10_000
 _BATCH_ROWS = 1_000
+_Unusable = list[tuple[int, str, str]]  # record number, reason, detail
 
 
 def clean_product(raw: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +141,7 @@ def read_products(
     """Read, clean and de-duplicate a TwentyToo products CSV into the canonical products table.
 
     ``workers``: processes that clean a catalogue of at least :data:`PARALLEL_FROM` rows (default: one per
-    core; 1 cleans in this process). The result does not depend on it.
+    usable core, at most one per batch of rows; 1 cleans in this process). The result does not depend on it.
     """
     path = source.path
     counts = report.file(path, "products")
@@ -154,7 +155,7 @@ def read_products(
         workers = min(joblib.cpu_count(), -(-raw.height // _BATCH_ROWS))
 
     frames: list[pl.DataFrame] = []
-    bad: list[tuple[int, str, str]] = []  # record number, reason, detail
+    bad: _Unusable = []
     with progress() as bar:
         task = bar.add_task(f"products {path.name}", total=raw.height)
         for frame, unusable in _cleaned_batches(raw, workers):
@@ -197,7 +198,7 @@ def read_products(
     return conform("products", products)
 
 
-def _cleaned_batches(raw: pl.DataFrame, workers: int) -> Iterator[tuple[pl.DataFrame, list]]:
+def _cleaned_batches(raw: pl.DataFrame, workers: int) -> Iterator[tuple[pl.DataFrame, _Unusable]]:
     """:func:`_clean_batch` over slices of the raw rows, in file order, in ``workers`` processes (in this
     one when ``workers`` is 1)."""
     batches = (raw.slice(start, _BATCH_ROWS) for start in range(0, raw.height, _BATCH_ROWS))
@@ -212,13 +213,14 @@ def _cleaned_batches(raw: pl.DataFrame, workers: int) -> Iterator[tuple[pl.DataF
     yield from Parallel(n_jobs=workers, return_as="generator")(delayed(_clean_batch)(b) for b in batches)
 
 
-def _clean_batch(raw: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[int, str, str]]]:
+def _clean_batch(raw: pl.DataFrame) -> tuple[pl.DataFrame, _Unusable]:
     """:func:`clean_product` over raw rows: the cleaned products as a frame (with ``_row``, ``children``,
     ``preview_image`` and ``attributes_unreadable``), and (record number, reason, detail) of the rest.
 
     Frames in and out: a worker process gets and returns them as compact Arrow buffers.
     """
-    products, bad = [], []
+    products: list[dict[str, Any]] = []
+    bad: _Unusable = []
     for row in raw.iter_rows(named=True):
         try:
             product = clean_product(row)
