@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -28,10 +29,13 @@ def run_peer(products: Path, events: list[Path], out: Path) -> dict[str, int]:
     Not in the test process: DuckDB's bindings print a wall of harmless "nanobind: leaked ..." lines when the
     interpreter that imported them shuts down after a long test session.
     """
-    code = "import json, sys; from pathlib import Path; from duckdb_method import run; "
+    code = f"import json, sys; sys.path.insert(0, {str(BENCHMARKS)!r}); from pathlib import Path; "
+    code += "from duckdb_method import run; "
     code += "print(json.dumps(run(Path(sys.argv[1]), [Path(p) for p in sys.argv[3:]], Path(sys.argv[2]))))"
     args = [sys.executable, "-c", code, str(products), str(out), *map(str, events)]
-    done = subprocess.run(args, cwd=BENCHMARKS, capture_output=True, text=True, timeout=300)
+    # A machine zone far from UTC: times must not depend on it.
+    env = {**os.environ, "TZ": "Asia/Kolkata"}
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -40,7 +44,7 @@ def test_duckdb_peer_writes_the_interactions_atelier_writes(sample_shop, ingeste
     if importlib.util.find_spec("duckdb") is None:  # found, not imported (see run_peer)
         pytest.skip("duckdb is missing: it is a dev dependency, which make test installs")
     # The sample, plus rows where a careless peer would differ: a row two rules match (the button's rule
-    # wins), upper-case ids, times with an offset or a fraction, white space around a user id.
+    # wins), upper-case ids, times with an offset or a fraction, white space around or after a value.
     known = read_table(ingested[0], "products")["product_id"].to_list()
     events = [shutil.copy(p, tmp_path / p.name) for p in sample_shop.events]
     with open(events[-1], encoding="utf-8", newline="") as fh:
@@ -53,6 +57,7 @@ def test_duckdb_peer_writes_the_interactions_atelier_writes(sample_shop, ingeste
         ("U_fraction", "2023-07-01 10:00:04.5", "purchase", "", known[4]),
         ("\tU_tab ", "2023-07-01 10:00:05", "purchase", "", known[5]),
         ("U_spaces", "2023-07-01 10:00:06", " purchase\t", "", known[6]),
+        ("U_trailing\t", "2023-07-01 10:00:07", "purchase\t", "", known[7]),
     ]
     with open(events[-1], "a", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, header)

@@ -204,7 +204,7 @@ def test_cleaning_the_catalogue_in_worker_processes_changes_nothing(
         report, quarantine = IngestReport("twentytoo", str(out)), Quarantine(out)
         source = products_module.products_source(raw)
         frame = products_module.read_products(
-            source, report, quarantine, sample_shop.products.parent / "images"
+            source, report, quarantine, sample_shop.products.parent / "images", workers=workers
         )
         quarantine.close()
         (counts,) = report.to_dict()["files"]

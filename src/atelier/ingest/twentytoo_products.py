@@ -44,9 +44,11 @@ _CONSUMED = {
 }
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 # Cleaning is pure Python, about 200 µs a product: a catalogue this long is cleaned in worker processes, one
-# per core. Below it, starting them (about a second: a fresh interpreter imports polars) costs more than it saves.
+# per usable core. Below it, starting them (about a second: a fresh interpreter imports polars) costs more than
+# it saves. Each worker holds its own interpreter (about 150 MB): a big host gets no more than _MAX_WORKERS.
 PARALLEL_FROM = 10_000
 _BATCH_ROWS = 1_000
+_MAX_WORKERS = 8
 _Unusable = list[tuple[int, str, str]]  # record number, reason, detail
 
 
@@ -141,7 +143,8 @@ def read_products(
     """Read, clean and de-duplicate a TwentyToo products CSV into the canonical products table.
 
     ``workers``: processes that clean a catalogue of at least :data:`PARALLEL_FROM` rows (default: one per
-    usable core, at most one per batch of rows; 1 cleans in this process). The result does not depend on it.
+    usable core, at most 8 and one per batch of rows; 1 cleans in this process). The result does not depend
+    on it.
     """
     path = source.path
     counts = report.file(path, "products")
@@ -152,7 +155,7 @@ def read_products(
         import joblib  # only here: most catalogues are cleaned in this process
 
         # joblib counts the cores this process may use (affinity, container limits), not the machine's
-        workers = min(joblib.cpu_count(), -(-raw.height // _BATCH_ROWS))
+        workers = min(joblib.cpu_count(), _MAX_WORKERS, -(-raw.height // _BATCH_ROWS))
 
     frames: list[pl.DataFrame] = []
     bad: _Unusable = []
