@@ -34,9 +34,8 @@ from pathlib import Path
 import duckdb
 
 from atelier.config import ANY, DEFAULT_RULES, IngestSettings
+from atelier.ingest.twentytoo_events import RAW
 
-PRODUCT_ID_PATTERN = r"[a-fA-F0-9]{32,}"
-BIRTHDATE_PATTERN = r"\b\d{2}-\d{2}-\d{4}\b"
 # Atelier's default timestamp formats (atelier.config) without an offset, in DuckDB's spelling. Times with an
 # offset are cast instead: in one strptime list with these, DuckDB carries an offset over to later rows.
 TIMESTAMP_FORMATS = [
@@ -53,19 +52,6 @@ _STRIP = (
     "create macro strip(s) as case when ascii(s) <= 32 or ascii(right(s, 1)) <= 32 "
     "then trim(s, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)) else s end"
 )
-RAW = [
-    "User_ID",
-    "Session_ID",
-    "event_time",
-    "event_name",
-    "button_name",
-    "product_package",
-    "Question",
-    "Answer",
-    "city",
-    "region",
-    "platform",
-]
 
 
 def _quote(text: str) -> str:
@@ -102,7 +88,7 @@ def run(products: Path, events: Sequence[Path], out: Path) -> dict[str, int]:
     formats = "[" + ", ".join(_quote(f) for f in TIMESTAMP_FORMATS) + "]"
     kinds = "[" + ", ".join(_quote(r.kind) for r in DEFAULT_RULES) + "]"
     weights = "[" + ", ".join(f"{float(r.weight)}::double" for r in DEFAULT_RULES) + "]"
-    birth = _quote(BIRTHDATE_PATTERN)
+    birth = _quote(settings.birthdate_pattern)
     interest = "rule is not null"
 
     con.sql(
@@ -143,7 +129,7 @@ def run(products: Path, events: Sequence[Path], out: Path) -> dict[str, int]:
             ids as (
                 select user_id, session_id, ts, event_name, button_name, rule,
                     unnest(list_distinct(list_transform(
-                        regexp_extract_all(product_package, {_quote(PRODUCT_ID_PATTERN)}), lambda x: lower(x)
+                        regexp_extract_all(product_package, {_quote(settings.product_id_pattern)}), lambda x: lower(x)
                     ))) as product_id
                 from firsts where user_id is not null and ts is not null
             )
@@ -164,7 +150,7 @@ def run(products: Path, events: Sequence[Path], out: Path) -> dict[str, int]:
             births as (
                 select user_id, arg_max(birth_date, coalesce(ts, timestamp '0001-01-01')) as birth_date
                 from (
-                    select user_id, ts, try_strptime(birth_text, '%d-%m-%Y')::date as birth_date
+                    select user_id, ts, try_strptime(birth_text, {_quote(settings.birthdate_format)})::date as birth_date
                     from ev where user_id is not null and birth_text <> ''
                 ) where date_sub('year', birth_date, (select max(last_seen) from summary)::date)
                     between {settings.min_age} and {settings.max_age}

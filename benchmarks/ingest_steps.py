@@ -51,7 +51,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sample", type=Path, help="a folder with products.csv and the two events files")
     args = parser.parse_args()
-    report.time.perf_counter = time.process_time  # the Stopwatch's clock: CPU of every thread
     _common.InteractionWriter.write = _write_here
 
     gc.disable()  # as ingest() does: the work is in columns, and the collector would only rescan live objects
@@ -71,6 +70,7 @@ def main() -> None:
         chunks = [(source, chunk) for source in sources for chunk in source.chunks()]
         cpu["read the event files"] = time.process_time() - start
         ingest = EventIngest(settings.ingest, catalogue, out, ingest_report, quarantine)
+        ingest.watch = report.Stopwatch(clock=time.process_time)  # the CPU of every thread, per step
         ingest.read(_ReadAlready(sources, chunks))
         ingest.close()
         start = time.process_time()

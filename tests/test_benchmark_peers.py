@@ -17,10 +17,11 @@ from polars.testing import assert_frame_equal
 
 from atelier.config import load_settings
 from atelier.ingest import ingest
+from atelier.schema import polars_schema
 from atelier.store.tables import read_table
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-COLUMNS = ["user_id", "product_id", "session_id", "timestamp", "event_name", "button_name", "kind", "weight"]
+COLUMNS = list(polars_schema("interactions"))
 
 
 def run_peer(products: Path, events: list[Path], out: Path) -> dict[str, int]:
