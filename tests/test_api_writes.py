@@ -126,6 +126,16 @@ def test_rate_limit_buckets_are_per_kind_of_key_and_full_ones_are_dropped(monkey
     fresh.take(("staff", "c"))
     assert set(fresh.buckets) == {("staff", "c")}
 
+    # At most one scan per refill period (60 s here), however many buckets are held.
+    times = iter([0.0, 50.0, 50.0, 70.0, 111.0])
+    paced = RateLimiter(per_minute=1, clock=lambda: next(times))
+    for name in "abc":
+        paced.take(("staff", name))  # c: a scan at 50 s, nothing full yet
+    paced.take(("staff", "d"))  # a is full at 70 s, but the last scan was 20 s ago
+    assert ("staff", "a") in paced.buckets
+    paced.take(("staff", "e"))  # 61 s after the last scan: a, b and c are full and dropped
+    assert set(paced.buckets) == {("staff", "d"), ("staff", "e")}
+
 
 def test_the_cli_creates_and_revokes_keys(tmp_path):
     from cli_support import atelier

@@ -83,7 +83,8 @@ class RateLimiter:
     """A token bucket per key (an API key, a shopper, a staff client): ``per_minute`` requests a minute, bursts
     up to that many. Keys are tuples whose first part says what they name, so names never share a bucket."""
 
-    # Buckets that have filled up again are dropped once this many are held (a full bucket = no bucket).
+    # Buckets that have filled up again are dropped once this many are held (a full bucket = no bucket), at
+    # most once per refill period: with more active clients than this, a scan per request would drop nothing.
     PRUNE_ABOVE = 10_000
 
     def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
@@ -92,6 +93,7 @@ class RateLimiter:
         self.capacity = float(per_minute)
         self.buckets: dict[tuple[str, str], tuple[float, float]] = {}
         self.lock = threading.Lock()
+        self._pruned_at = -math.inf
 
     def take(self, key: tuple[str, str]) -> None:
         """Spend one token of ``key``'s bucket, or raise TooManyRequests with the wait."""
@@ -103,10 +105,11 @@ class RateLimiter:
                 self.buckets[key] = (tokens, now)
                 raise TooManyRequests((1.0 - tokens) / self.rate)
             self.buckets[key] = (tokens - 1.0, now)
-            if len(self.buckets) > self.PRUNE_ABOVE:
+            if len(self.buckets) > self.PRUNE_ABOVE and now - self._pruned_at >= self.capacity / self.rate:
                 self._prune(now)
 
     def _prune(self, now: float) -> None:
+        self._pruned_at = now
         full = [
             k
             for k, (tokens, then) in self.buckets.items()

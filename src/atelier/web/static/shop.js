@@ -320,16 +320,13 @@ async function loadSimilar() {
   setStatus("similar-status", `Finding look-alikes by ${model}…`);
   const id = encodeURIComponent(current.product_id);
   const path = `/v1/products/${id}/similar?n=${PICKS}&model=${encodeURIComponent(model)}`;
-  try {
-    const got = await loadPicks("similar", mine, grid, "similar-status", path);
-    if (got) {
-      $("similar-lede").textContent = `Look-alikes of “${current.title || current.product_id}”, matched by ${model}.`;
-      grid.dataset.model = model;
-      setStatus("similar-status", got.shown.length ? "" : "No look-alikes found.");
-    }
-  } finally {
-    if (mine === latest.similar) grid.removeAttribute("aria-busy");
+  const got = await loadPicks("similar", mine, grid, "similar-status", path); // never throws
+  if (got) {
+    $("similar-lede").textContent = `Look-alikes of “${current.title || current.product_id}”, matched by ${model}.`;
+    grid.dataset.model = model;
+    setStatus("similar-status", got.shown.length ? "" : "No look-alikes found.");
   }
+  if (mine === latest.similar) grid.removeAttribute("aria-busy");
 }
 
 $("model").addEventListener("change", loadSimilar);
