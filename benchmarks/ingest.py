@@ -364,24 +364,9 @@ def verdicts(results: list[Result], warm: dict[int, dict[str, float]] | None = N
                 f"speed {d.work_seconds / a.work_seconds:.2f}x per ingest, {d.seconds / a.seconds:.2f}x per "
                 f"process; same number of interactions: {'yes' if same else 'NO'}"
             )
-        if ("pyarrow-read", n) in by:
-            cold = by[("pyarrow-read", n)].work_rows_per_s
-            line = (
-                f"- {n:,} events, calibration: pyarrow's CSV reader alone does {cold:,.0f} rows/s on the first "
-                f"read of a fresh process, every column as text ({cold / REFERENCE_READ_ROWS_PER_S:.0%} of the "
-                f"{REFERENCE_READ_ROWS_PER_S:,} the issue measured)"
-            )
-            speed = f"; Atelier's ingest runs at {a.work_rows_per_s / cold:.1%} of the first read's speed"
-            if n in warm:
-                text, defaults = warm[n]["text"], warm[n]["defaults"]
-                line += (
-                    f"; on repeated reads in one process {text:,.0f} rows/s as text and {defaults:,.0f} with "
-                    f"pyarrow's defaults ({defaults / REFERENCE_READ_ROWS_PER_S:.0%} of the issue's)"
-                )
-                speed += f" and {a.work_rows_per_s / text:.1%} of the repeated reads' (as text)"
+        if ("pyarrow-read", n) in by and by[("pyarrow-read", n)].work_rows_per_s > 0:
             lines.append(
-                line + speed + f" (the target, {TARGET_ROWS_PER_S:,} rows/s, is "
-                f"{TARGET_ROWS_PER_S / REFERENCE_READ_ROWS_PER_S:.0%} of the issue's reader speed)"
+                calibration_line(n, a.work_rows_per_s, by[("pyarrow-read", n)].work_rows_per_s, warm.get(n))
             )
     if len(sizes) > 1:
         small, large = sizes[0], sizes[-1]
@@ -395,6 +380,27 @@ def verdicts(results: list[Result], warm: dict[int, dict[str, float]] | None = N
                 f"- {method}: peak memory at {large:,} / at {small:,} events = {growth:.2f} ({verdict})"
             )
     return lines
+
+
+def calibration_line(events: int, atelier: float, first_read: float, warm: dict[str, float] | None) -> str:
+    """The reader's speeds here beside the issue's reference, and Atelier's ingest as a share of each."""
+    ref = REFERENCE_READ_ROWS_PER_S
+    # (how the files were read, what Atelier's share is of), rows/s
+    reads = [(("first read in a fresh process, as text", "the first read"), first_read)]
+    if warm:
+        reads.append((("repeated reads, as text", "the repeated reads as text"), warm["text"]))
+        reads.append(
+            (("repeated reads, pyarrow's defaults", "those with pyarrow's defaults"), warm["defaults"])
+        )
+    speeds = "; ".join(
+        f"{label}: {rate:,.0f} rows/s ({rate / ref:.0%} of the issue's)" for (label, _), rate in reads
+    )
+    shares = ", ".join(f"{atelier / rate:.1%} of {short}" for (_, short), rate in reads if rate > 0)
+    return (
+        f"- {events:,} events, calibration: pyarrow's CSV reader alone (the issue measured {ref:,} rows/s): "
+        f"{speeds}. Atelier's ingest runs at {shares} (the target, {TARGET_ROWS_PER_S:,} rows/s, is "
+        f"{TARGET_ROWS_PER_S / ref:.0%} of the issue's reader speed)"
+    )
 
 
 def git_state() -> str:
@@ -478,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             wait_for_quiet(args.quiet_wait)
             warm[events] = warm_read_speeds(event_files)
     machine = [
-        f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, Atelier {version}, "
+        f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, repository at {version}, "
         f"{args.runs} run(s) per cell, medians"
     ]
     if source_hash(atelier_src) != before:
