@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from atelier.config import load_settings
 from atelier.errors import InputError
 from atelier.ingest import ingest
 from atelier.schema import TABLES
-from atelier.store.tables import read_table
+from atelier.store.tables import read_table, table_path
 
 
 def test_report_reconciles_for_every_file(ingested, sample_shop):
@@ -96,6 +97,19 @@ def test_interactions(ingested):
     assert set(inter["product_id"].unique()) <= products
     assert inter["timestamp"].min().year == 2023
     assert inter.is_duplicated().sum() < inter.height * 0.01  # exact duplicates removed
+
+
+def test_interactions_file_keeps_time_statistics_and_no_time_dictionary(ingested):
+    """Readers can skip row groups by time; nearly-distinct times are not dictionary-encoded, and unsorted ids
+    carry no min / max (they would never let a reader skip anything)."""
+    out, _ = ingested
+    group = pq.ParquetFile(table_path(out, "interactions")).metadata.row_group(0)
+    columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    assert columns["timestamp"].is_stats_set
+    assert columns["timestamp"].statistics.min.year == 2023
+    assert "RLE_DICTIONARY" not in columns["timestamp"].encodings
+    assert "RLE_DICTIONARY" in columns["kind"].encodings and columns["kind"].is_stats_set
+    assert not any(columns[c].is_stats_set for c in ("user_id", "product_id", "session_id"))
 
 
 def test_planted_pairs_are_bought_together(ingested, truth):
