@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import itertools
 import threading
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from atelier.errors import InputError
-from atelier.ingest._common import ChunkReader, SeenRows
+from atelier.ingest._common import ChunkReader, InteractionWriter, SeenRows
 from atelier.ingest.csvfile import ROW, CsvSource, Prefetch, read_all
 from atelier.ingest.report import FileCounts, Quarantine
 from atelier.ingest.twentytoo_products import _string_lists
@@ -171,3 +173,48 @@ def test_product_frame_list_columns_keep_order_and_empty_lists() -> None:
     rng = np.random.default_rng(3)
     many = [[f"c{rng.integers(50)}" for _ in range(rng.integers(4))] for _ in range(20_000)]
     assert _string_lists("colors", many).to_list() == many  # polars' threads must not reorder rows or items
+
+
+def _interactions(times: list[datetime | None]) -> pl.DataFrame:
+    n = len(times)
+    return pl.DataFrame(
+        {
+            "user_id": [f"u{i % 7}" for i in range(n)],
+            "product_id": [f"p{i % 5}" for i in range(n)],
+            "timestamp": times,
+            "kind": ["view"] * n,
+            "weight": [1.0] * n,
+        },
+        schema_overrides={"timestamp": pl.Datetime("us")},
+    )
+
+
+@pytest.mark.parametrize(
+    ("times", "time_dictionary"),
+    [
+        ([datetime(2023, 1, 1) + timedelta(seconds=17 * i) for i in range(1000)], False),  # to the second
+        ([datetime(2023, 1, 1) + timedelta(days=i // 400) for i in range(1000)], True),  # days, as H&M's
+        ([None] * 1000, True),  # baskets without time
+    ],
+    ids=["distinct-times", "day-only-times", "no-times"],
+)
+def test_interaction_file_encodings_follow_the_first_rows(tmp_path, times, time_dictionary):
+    """Nearly distinct times get no dictionary (it would be given up, costing a hash per value), repeating
+    ones keep it; unsorted ids carry no statistics, times and the rest do. The rows read back unchanged."""
+    writer = InteractionWriter(tmp_path)
+    rows = _interactions(times)
+    writer.write(rows)
+    assert writer.close()["rows"] == 1000
+    group = pq.ParquetFile(writer.path).metadata.row_group(0)
+    columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    assert ("RLE_DICTIONARY" in columns["timestamp"].encodings) is time_dictionary
+    assert columns["timestamp"].is_stats_set and columns["kind"].is_stats_set
+    assert not any(columns[c].is_stats_set for c in InteractionWriter.UNSORTED_IDS)
+    back = pl.read_parquet(writer.path)
+    assert back.select(rows.columns).equals(rows)
+
+
+def test_interaction_file_without_rows_is_a_valid_empty_table(tmp_path):
+    writer = InteractionWriter(tmp_path)
+    assert writer.close() == {"rows": 0, "by_kind": {}}
+    assert pl.read_parquet(writer.path).height == 0

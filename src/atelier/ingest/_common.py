@@ -291,10 +291,6 @@ class SeenRows:
         return self._table.nbytes
 
 
-_NO_DICTIONARY = {"timestamp"}
-_NO_STATISTICS = {"user_id", "product_id", "session_id"}
-
-
 class InteractionWriter:
     """Streams canonical interaction rows, chunk by chunk, into ``DATA_DIR/interactions.parquet``.
 
@@ -305,23 +301,17 @@ class InteractionWriter:
     """
 
     _DONE = object()
+    # Unsorted ids: their min / max would hardly ever let a reader skip a row group, and computing them costs
+    # (with the time dictionary below, about a quarter of the encoding's CPU on TwentyToo events).
+    UNSORTED_IDS = ("user_id", "product_id", "session_id")
 
     def __init__(self, out: Path) -> None:
         self.path = table_path(out, "interactions")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Arrow string views: polars hands its columns over without a copy.
         self._schema = empty("interactions").to_arrow(compat_level=pl.CompatLevel.newest()).schema
-        columns = self._schema.names
-        self._writer = pq.ParquetWriter(
-            self.path,
-            self._schema,
-            compression="snappy",  # zstd doubles the cost of writing here, for a file a third smaller
-            # Times are nearly all distinct: a dictionary for them costs a hash per value and makes the file
-            # bigger. The min / max of unsorted ids never let a reader skip a row group. Together about a
-            # quarter of the encoding's CPU, and a file a tenth smaller.
-            use_dictionary=[c for c in columns if c not in _NO_DICTIONARY],
-            write_statistics=[c for c in columns if c not in _NO_STATISTICS],
-        )
+        assert set(self.UNSORTED_IDS) <= set(self._schema.names)  # pyarrow ignores unknown names silently
+        self._writer: pq.ParquetWriter | None = None  # opened by the first rows, which choose its encodings
         self.rows = 0
         self.product_ids: set[str] = set()
         self.by_kind: dict[str, int] = {}
@@ -346,7 +336,23 @@ class InteractionWriter:
             except BaseException as exc:  # handed to the caller's thread
                 self._error = exc
 
+    def _open(self, first: pl.DataFrame | None) -> pq.ParquetWriter:
+        """The Parquet file, its encodings chosen from the ``first`` rows written (None: no rows at all)."""
+        # Times to the second are nearly all distinct: a dictionary for them costs a hash per value, is given
+        # up, and leaves the file a tenth bigger. Day-only times (H&M) repeat, and there it is tiny.
+        distinct_times = first is not None and first["timestamp"].n_unique() > first.height // 2
+        columns = self._schema.names
+        return pq.ParquetWriter(
+            self.path,
+            self._schema,
+            compression="snappy",  # zstd doubles the cost of writing here, for a file a third smaller
+            use_dictionary=[c for c in columns if not (distinct_times and c == "timestamp")],
+            write_statistics=[c for c in columns if c not in self.UNSORTED_IDS],
+        )
+
     def _write_now(self, table: pl.DataFrame) -> None:
+        if self._writer is None:
+            self._writer = self._open(table)
         self._writer.write_table(table.to_arrow(compat_level=pl.CompatLevel.newest()))
         self.rows += table.height
         self.product_ids.update(table["product_id"].unique().to_list())
@@ -357,6 +363,8 @@ class InteractionWriter:
         """Finish the file; returns the table statistics for the report."""
         self._queue.put(self._DONE)
         self._thread.join()
+        if self._writer is None:
+            self._writer = self._open(None)
         self._writer.close()
         if self._error is not None:
             raise self._error
