@@ -27,24 +27,15 @@ and in number on the benchmark's samples (the benchmark checks it); its users ta
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
+import joblib
 
 from atelier.config import ANY, DEFAULT_RULES, IngestSettings
 from atelier.ingest.twentytoo_events import RAW
 
-# Atelier's default timestamp formats (atelier.config) without an offset, in DuckDB's spelling. Times with an
-# offset are cast instead: in one strptime list with these, DuckDB carries an offset over to later rows.
-TIMESTAMP_FORMATS = [
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%d %H:%M:%S.%f",
-    "%Y/%m/%d %H:%M:%S",
-    "%d/%m/%Y %H:%M:%S",
-    "%Y-%m-%d",
-]
 # polars' strip_chars() for ASCII white space (polars also strips Unicode spaces such as U+00A0). trim() with a
 # set of characters is slow in DuckDB (about a third of the job), so it is only called when the first or last
 # character is a space or a control one.
@@ -56,6 +47,15 @@ _STRIP = (
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def timestamp_formats(settings: IngestSettings) -> list[str]:
+    """Atelier's timestamp formats without an offset, in DuckDB's spelling (polars' ``%.f`` is ``.%f``).
+
+    Times with an offset are cast instead: in one strptime list with the others, DuckDB carries an offset
+    over to later rows.
+    """
+    return [f.replace("%.f", ".%f") for f in settings.timestamp_formats if "%z" not in f and "%:z" not in f]
 
 
 def rule_case() -> str:
@@ -79,13 +79,13 @@ def run(products: Path, events: Sequence[Path], out: Path) -> dict[str, int]:
     """Write the three tables under ``out``; return their sizes and the raw event rows read."""
     out.mkdir(parents=True, exist_ok=True)
     settings = IngestSettings()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    con = duckdb.connect(config={"threads": cores, "preserve_insertion_order": False})
+    # the cores this process may use, counted as Atelier counts them for its catalogue workers
+    con = duckdb.connect(config={"threads": joblib.cpu_count(), "preserve_insertion_order": False})
     # times with an offset become UTC, as in Atelier, whatever the machine's zone
     con.sql("set TimeZone = 'UTC'")
     con.sql(_STRIP)
     files = "[" + ", ".join(_quote(str(p)) for p in events) + "]"
-    formats = "[" + ", ".join(_quote(f) for f in TIMESTAMP_FORMATS) + "]"
+    formats = "[" + ", ".join(_quote(f) for f in timestamp_formats(settings)) + "]"
     kinds = "[" + ", ".join(_quote(r.kind) for r in DEFAULT_RULES) + "]"
     weights = "[" + ", ".join(f"{float(r.weight)}::double" for r in DEFAULT_RULES) + "]"
     birth = _quote(settings.birthdate_pattern)
