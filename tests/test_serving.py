@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -225,6 +226,42 @@ def test_atelier_serve_with_two_workers_shares_events_metrics_and_reloads(artifa
         assert httpx.get(f"{base}/healthz").json()["artifacts"] == str(retrained)  # the store's newest
         assert failures == []
     assert served.process.returncode == 0, served.output
+
+
+async def _ok(scope, receive, send):
+    """The smallest ASGI app: 200 "ok" to every request."""
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def test_a_stopping_worker_answers_a_request_on_a_connection_it_had_just_accepted():
+    # uvicorn's own protocol closes such a connection unanswered (its issue #2757): the request is reset
+    import uvicorn
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(_ok, http=serving.DrainingHttpProtocol, log_level="warning")
+    server = uvicorn.Server(config)
+    running = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
+    running.start()
+    try:
+        until(lambda: server.started, 30, "the server did not start")
+        late = socket.create_connection(listener.getsockname(), timeout=10)
+        idle = socket.create_connection(listener.getsockname(), timeout=10)
+        time.sleep(0.2)  # both accepted
+        server.should_exit = True  # what SIGTERM does
+        time.sleep(0.3)  # the shutdown has begun (the server looks every 0.1 s)
+        late.sendall(b"GET / HTTP/1.1\r\nHost: shop\r\n\r\n")
+        answer = late.recv(4096)
+        assert (
+            answer.startswith(b"HTTP/1.1 200") and b"connection: close" in answer and answer.endswith(b"ok")
+        )
+        assert idle.recv(4096) == b""  # a connection that never asks is closed after the grace
+    finally:
+        server.should_exit = True
+        running.join(timeout=30)
+    assert not running.is_alive()
 
 
 def test_atelier_serve_stops_with_one_clear_line_on_damaged_artefacts(artifacts, tmp_path):

@@ -308,7 +308,7 @@ def _serve(artifacts: Path, host: str, port: int, settings, config: Path | None)
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
-    from atelier.api.serving import ARTIFACTS_ENV, check_artifacts
+    from atelier.api.serving import ARTIFACTS_ENV, DrainingHttpProtocol, check_artifacts
     from atelier.store.sql import Store
 
     # bad artefacts fail here, in one clear line (a worker that cannot load them would only be noticed by the
@@ -323,6 +323,7 @@ def _serve(artifacts: Path, host: str, port: int, settings, config: Path | None)
     uvicorn_config = uvicorn.Config(
         "atelier.api.serving:worker_app",
         factory=True,
+        http=DrainingHttpProtocol,  # a worker being replaced answers the requests it has just accepted
         host=host,
         port=port,
         workers=service.workers,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from fastapi import FastAPI
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from atelier.api.schemas import SimilarQuery, TogetherQuery, product_answer
 from atelier.engine import Engine
@@ -36,6 +37,8 @@ ARTIFACTS_ENV = "ATELIER_SERVE_ARTIFACTS"  # the folder ``atelier serve`` was gi
 ANSWER_CACHE = 20_000  # finished answers kept per product widget (10 picks are about 2 kB of JSON)
 GAP_PATIENCE_SECONDS = 30.0  # how long an event id skipped over is looked for again
 MAX_GAPS = 1_000
+# how long a stopping worker waits for the request of a connection it has just accepted
+SHUTDOWN_GRACE_SECONDS = 1.0
 
 
 class Fetched(NamedTuple):
@@ -203,6 +206,30 @@ async def follow_reloads(app: FastAPI, every: float) -> None:
         except Exception as error:  # a folder that does not load (yet), the store out of reach
             wait = min(wait * 2, 60.0)
             log.error("cannot follow the newest artefacts (%s): trying again in %.0f s", error, wait)
+
+
+class DrainingHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, except that a stopping worker (SIGHUP's rolling restart, SIGTERM) gives a connection
+    with no request in progress ``SHUTDOWN_GRACE_SECONDS`` to deliver one before closing it.
+
+    uvicorn closes such a connection at once, but it may have been accepted a moment before, with its request still
+    unread: closing it then resets the shopper's request (uvicorn issue #2757). A request that arrives in the grace
+    is answered with ``Connection: close``."""
+
+    draining = False
+
+    def shutdown(self) -> None:
+        """Called by the server when the worker stops: an answer in progress finishes, an idle connection waits."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            super().shutdown()  # the answer is sent, then the connection is closed
+            return
+        self.draining = True
+        self.loop.call_later(SHUTDOWN_GRACE_SECONDS, super().shutdown)
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self.draining:
+            self.cycle.keep_alive = False
 
 
 def check_artifacts(folder: str | Path) -> None:
