@@ -214,7 +214,9 @@ class DrainingHttpProtocol(HttpToolsProtocol):
 
     uvicorn closes such a connection at once, but it may have been accepted a moment before, with its request still
     unread: closing it then resets the shopper's request (uvicorn issue #2757). A request that arrives in the grace
-    is answered with ``Connection: close``."""
+    is answered with ``Connection: close``. (A connection accepted in the loop turn just before the shutdown is
+    not yet known to the server, as with uvicorn alone: it is answered normally, and its worker stops once the
+    keep-alive timeout closes it.)"""
 
     draining = False
 
@@ -228,7 +230,7 @@ class DrainingHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
-        if self.draining:
+        if self.draining and self.cycle is not None:  # None after a refused upgrade
             self.cycle.keep_alive = False
 
 
