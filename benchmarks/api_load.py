@@ -9,11 +9,14 @@
    ``--seconds``; half-way the server is stopped (SIGTERM) and started again on the same store; a request that
    fails is retried with the same key until acknowledged. Then every acknowledged event must be in the store
    exactly once: none lost, none doubled.
+4. Rolling restarts under load: ``--connections`` clients ask Top Picks Together for ``--seconds``, each request
+   on a new connection, while SIGHUP replaces the server's workers again and again (the next SIGHUP once every
+   worker is new): every request must be answered, none reset.
 
 The load generator is a small asyncio HTTP/1.1 client (no third-party tool to install); it runs in this
 process while the server runs in another, so on 2 cores they share the machine, as a shop's front and back
 would not. Targets (issue 7): at least 1,000 requests/s for together and similar, p99 under 50 ms, zero errors,
-zero lost events.
+zero lost events, zero failed requests across rolling restarts.
 
     .venv/bin/python benchmarks/api_load.py var/demo/artifacts --connections 50 --seconds 30
 """
@@ -197,6 +200,63 @@ async def events_across_a_restart(
     return acknowledged, retries
 
 
+def worker_pids(server: Server) -> set[int]:
+    """The pids of ``atelier serve``'s workers (its spawned children, not multiprocessing's resource tracker)."""
+    import psutil
+
+    pids = set()
+    for child in psutil.Process(server.process.pid).children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                pids.add(child.pid)
+        except psutil.NoSuchProcess:  # a worker that has just stopped
+            pass
+    return pids
+
+
+async def requests_across_reloads(
+    server: Server, connections: int, seconds: float, next_path: Callable[[], str]
+) -> dict:
+    """GET ``next_path()`` for ``seconds``, each request on a new connection, while SIGHUP replaces every worker
+    again and again: requests answered, failures (with what they were), rolling restarts completed."""
+    failures: list[str] = []
+    answered = restarts = 0
+    stop = time.perf_counter() + seconds
+
+    async def asker():
+        nonlocal answered
+        while time.perf_counter() < stop:
+            conn = Connection(server.port)
+            try:
+                status, _ = await conn.request("GET", next_path())
+                if status >= 300:
+                    failures.append(f"status {status}")
+                else:
+                    answered += 1
+            except (OSError, ConnectionError, asyncio.IncompleteReadError) as error:
+                failures.append(repr(error))
+            finally:
+                conn.close()
+
+    async def reloader():
+        nonlocal restarts
+        while time.perf_counter() < stop:
+            before = await asyncio.to_thread(worker_pids, server)
+            server.process.send_signal(signal.SIGHUP)
+            deadline = time.perf_counter() + 180  # service.worker_start_seconds is 120 per worker
+            while time.perf_counter() < deadline:
+                await asyncio.sleep(0.5)
+                now = await asyncio.to_thread(worker_pids, server)
+                if len(now) == len(before) and not now & before:
+                    restarts += 1
+                    break
+            else:
+                raise RuntimeError("the workers were not replaced within 180 s of SIGHUP")
+
+    await asyncio.gather(reloader(), *(asker() for _ in range(connections)))
+    return {"requests": answered, "failures": failures, "restarts": restarts}
+
+
 def run(coroutine):
     """Run on uvloop: the load generator shares the 2 cores with the server, so it should cost little."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -216,8 +276,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--endpoints",
-        default="together,similar,personal,search,events",
-        help="a comma-separated subset of together, similar, personal, search, events",
+        default="together,similar,personal,search,events,reloads",
+        help="a comma-separated subset of together, similar, personal, search, events, reloads",
     )
     args = parser.parse_args(argv)
 
@@ -251,6 +311,10 @@ def main(argv: list[str] | None = None) -> None:
                     )  # fills the caches: not counted
                     rows[name] = run(hammer(port, args.connections, args.seconds, next_path))
                     print(f"  {name}: {rows[name]['rps']:.0f} req/s", flush=True)
+            if "reloads" in chosen:
+                reloads = run(
+                    requests_across_reloads(server, args.connections, args.seconds, endpoints["together"])
+                )
             if "events" in chosen:
                 acknowledged, retries = run(
                     events_across_a_restart(server, key, products, args.connections, args.seconds)
@@ -258,7 +322,15 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             server.stop()
         stored = Store(store_url).events()
-    print_table(rows, args)
+    if rows:
+        print_table(rows, args)
+    if "reloads" in chosen:
+        failures = reloads["failures"]
+        print(
+            f"\nrequests across {reloads['restarts']} rolling restarts (SIGHUP), a new connection each: "
+            f"{reloads['requests']:,} answered, {len(failures)} failed{': ' + failures[0] if failures else ''} "
+            f"(target: 0 failed: {'met' if not failures else 'MISSED'})"
+        )
     if "events" not in chosen:
         return
     keys = [e.idempotency_key for e in stored]
