@@ -84,26 +84,34 @@ class Connection:
         self.reader = self.writer = None
 
 
-async def hammer(port: int, connections: int, seconds: float, next_path: Callable[[], str]) -> dict:
-    """GET ``next_path()`` on ``connections`` connections for ``seconds``: counts and latencies."""
+async def hammer(
+    port: int,
+    connections: int,
+    seconds: float,
+    next_path: Callable[[], str],
+    new_connection_each: bool = False,
+) -> dict:
+    """GET ``next_path()`` from ``connections`` clients for ``seconds``, each on one keep-alive connection (or on
+    a new connection per request): counts, latencies, and what failed (non-2xx or a broken connection)."""
     latencies: list[float] = []
-    errors = 0
+    failures: list[str] = []
     stop = time.perf_counter() + seconds
 
     async def one_connection():
-        nonlocal errors
         conn = Connection(port)
         while time.perf_counter() < stop:
             started = time.perf_counter()
             try:
                 status, _ = await conn.request("GET", next_path())
                 if status >= 300:
-                    errors += 1
-            except (OSError, ConnectionError, asyncio.IncompleteReadError):
-                errors += 1
+                    failures.append(f"status {status}")
+            except (OSError, ConnectionError, asyncio.IncompleteReadError) as error:
+                failures.append(repr(error))
                 conn.close()
                 continue
             latencies.append((time.perf_counter() - started) * 1000)
+            if new_connection_each:
+                conn.close()
         conn.close()
 
     began = time.perf_counter()
@@ -115,7 +123,8 @@ async def hammer(port: int, connections: int, seconds: float, next_path: Callabl
         "rps": len(latencies) / elapsed,
         "p50": p50,
         "p99": p99,
-        "errors": errors,
+        "errors": len(failures),
+        "failures": failures,
     }
 
 
@@ -217,26 +226,10 @@ def worker_pids(server: Server) -> set[int]:
 async def requests_across_reloads(
     server: Server, connections: int, seconds: float, next_path: Callable[[], str]
 ) -> dict:
-    """GET ``next_path()`` for ``seconds``, each request on a new connection, while SIGHUP replaces every worker
-    again and again: requests answered, failures (with what they were), rolling restarts completed."""
-    failures: list[str] = []
-    answered = restarts = 0
+    """:func:`hammer` with a new connection per request, while SIGHUP replaces every worker again and again
+    (the next SIGHUP once all are new): its counts, and the rolling restarts completed."""
+    restarts = 0
     stop = time.perf_counter() + seconds
-
-    async def asker():
-        nonlocal answered
-        while time.perf_counter() < stop:
-            conn = Connection(server.port)
-            try:
-                status, _ = await conn.request("GET", next_path())
-                if status >= 300:
-                    failures.append(f"status {status}")
-                else:
-                    answered += 1
-            except (OSError, ConnectionError, asyncio.IncompleteReadError) as error:
-                failures.append(repr(error))
-            finally:
-                conn.close()
 
     async def reloader():
         nonlocal restarts
@@ -253,8 +246,10 @@ async def requests_across_reloads(
             else:
                 raise RuntimeError("the workers were not replaced within 180 s of SIGHUP")
 
-    await asyncio.gather(reloader(), *(asker() for _ in range(connections)))
-    return {"requests": answered, "failures": failures, "restarts": restarts}
+    _, load = await asyncio.gather(
+        reloader(), hammer(server.port, connections, seconds, next_path, new_connection_each=True)
+    )
+    return load | {"restarts": restarts}
 
 
 def run(coroutine):

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import uvicorn
 
 T = TypeVar("T")
 
@@ -39,6 +41,29 @@ def until(check: Callable[[], T], seconds: float, what: str) -> T:
             pass
         time.sleep(0.2)
     raise AssertionError(f"{what} within {seconds:.0f} s")
+
+
+@contextmanager
+def uvicorn_in_thread(
+    config: uvicorn.Config, start_seconds: float = 30, stop_seconds: float = 10
+) -> Iterator[uvicorn.Server]:
+    """A uvicorn server for ``config`` in a background thread, yielded once it has started. Stopped on exit; the
+    test fails if it does not stop within ``stop_seconds``."""
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_seconds
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"the server did not start on port {config.port} within {start_seconds} s")
+        time.sleep(0.05)
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(stop_seconds)
+        assert not thread.is_alive(), f"the server did not stop within {stop_seconds} s"
 
 
 @dataclass

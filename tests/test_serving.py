@@ -24,7 +24,7 @@ from atelier.config import load_settings, with_section
 from atelier.engine import Engine
 from atelier.errors import InputError
 from atelier.store.sql import Store, events, sqlite_url
-from server_support import atelier_serve, free_port, until
+from server_support import atelier_serve, free_port, until, uvicorn_in_thread
 
 
 class _Recording:
@@ -240,35 +240,27 @@ def test_a_stopping_worker_answers_a_request_on_a_connection_it_had_just_accepte
     import uvicorn
 
     monkeypatch.setattr(serving, "SHUTDOWN_GRACE_SECONDS", 3.0)  # room for a slow machine
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(_ok, http=serving.DrainingHttpProtocol, log_level="warning")
-    server = uvicorn.Server(config)
-    running = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
-    running.start()
-    try:
-        until(lambda: server.started, 30, "the server did not start")
-        address = listener.getsockname()
-        with (
-            socket.create_connection(address, timeout=10) as late,
-            socket.create_connection(address, timeout=10) as idle,
-        ):
-            until(lambda: len(server.server_state.connections) == 2, 10, "the connections were not accepted")
-            server.should_exit = True  # what SIGTERM does
-            until(
-                lambda: all(c.draining for c in list(server.server_state.connections)),
-                10,
-                "the shutdown did not begin",
-            )
-            late.sendall(b"GET / HTTP/1.1\r\nHost: shop\r\n\r\n")
-            answer = b"".join(iter(lambda: late.recv(4096), b""))  # up to the close
-            assert answer.startswith(b"HTTP/1.1 200") and b"connection: close" in answer
-            assert answer.endswith(b"ok")
-            assert idle.recv(4096) == b""  # a connection that never asks is closed after the grace
-    finally:
-        server.should_exit = True
-        running.join(timeout=30)
-    assert not running.is_alive()
+    address = ("127.0.0.1", free_port())
+    config = uvicorn.Config(
+        _ok, host=address[0], port=address[1], http=serving.DrainingHttpProtocol, log_level="warning"
+    )
+    with (
+        uvicorn_in_thread(config) as server,
+        socket.create_connection(address, timeout=10) as late,
+        socket.create_connection(address, timeout=10) as idle,
+    ):
+        until(lambda: len(server.server_state.connections) == 2, 10, "the connections were not accepted")
+        server.should_exit = True  # what SIGTERM does
+        until(
+            lambda: all(c.draining for c in list(server.server_state.connections)),
+            10,
+            "the shutdown did not begin",
+        )
+        late.sendall(b"GET / HTTP/1.1\r\nHost: shop\r\n\r\n")
+        answer = b"".join(iter(lambda: late.recv(4096), b""))  # up to the close
+        assert answer.startswith(b"HTTP/1.1 200") and b"connection: close" in answer
+        assert answer.endswith(b"ok")
+        assert idle.recv(4096) == b""  # a connection that never asks is closed after the grace
 
 
 def test_atelier_serve_stops_with_one_clear_line_on_damaged_artefacts(artifacts, tmp_path):

@@ -4,8 +4,6 @@ Personalized Picks. Screenshots of each step go to ``var/test-output/storefront/
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +15,7 @@ from atelier.api import create_app
 from atelier.engine import Engine
 from atelier.store.sql import Store, sqlite_url
 from browser_support import chromium_page
-from server_support import free_port
+from server_support import free_port, uvicorn_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -32,21 +30,9 @@ SHOPPER = {"name": "Amira", "email": "amira.browser@example.com", "password": "c
 def serving(app) -> Iterator[str]:
     """``app`` served by uvicorn on a free loopback port in a background thread; its base URL. Stopped on exit."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="storefront-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"the server did not start on port {port} within {START_TIMEOUT_S} s")
-        time.sleep(0.05)
-    try:
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    with uvicorn_in_thread(config, START_TIMEOUT_S, STOP_TIMEOUT_S):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(STOP_TIMEOUT_S)
-        assert not thread.is_alive(), f"the server did not stop within {STOP_TIMEOUT_S} s"
 
 
 def ids(page, grid: str) -> list[str]:

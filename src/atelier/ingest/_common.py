@@ -305,7 +305,9 @@ class InteractionWriter:
     # (with the time dictionary below, about a quarter of the encoding's CPU on TwentyToo events).
     UNSORTED_IDS = ("user_id", "product_id", "session_id")
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, collect_product_ids: bool = False) -> None:
+        """``collect_product_ids``: keep the set of product ids written (``product_ids``), for the adapters
+        whose catalogue is made from the interactions; the others have a catalogue and leave it ``None``."""
         self.path = table_path(out, "interactions")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Arrow string views: polars hands its columns over without a copy.
@@ -313,7 +315,7 @@ class InteractionWriter:
         assert set(self.UNSORTED_IDS) <= set(self._schema.names)  # pyarrow ignores unknown names silently
         self._writer: pq.ParquetWriter | None = None  # opened by the first rows, which choose its encodings
         self.rows = 0
-        self.product_ids: set[str] = set()
+        self.product_ids: set[str] | None = set() if collect_product_ids else None
         self.by_kind: dict[str, int] = {}
         self._queue: Queue = Queue(maxsize=2)
         self._error: BaseException | None = None
@@ -355,7 +357,8 @@ class InteractionWriter:
             self._writer = self._open(table)
         self._writer.write_table(table.to_arrow(compat_level=pl.CompatLevel.newest()))
         self.rows += table.height
-        self.product_ids.update(table["product_id"].unique().to_list())
+        if self.product_ids is not None:
+            self.product_ids.update(table["product_id"].unique().to_list())
         for kind, n in table.group_by("kind").len().iter_rows():
             self.by_kind[kind] = self.by_kind.get(kind, 0) + n
 

@@ -46,7 +46,7 @@ def ingest(
 
     Nothing in a basket line is unusable, so ``quarantine`` stays empty."""
     weight = float(settings.ingest.kind_weights["purchase"])
-    writer = InteractionWriter(out)
+    writer = InteractionWriter(out, collect_product_ids=True)
     users: list[pl.DataFrame] = []
     repeated = 0
     try:

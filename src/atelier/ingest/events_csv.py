@@ -112,7 +112,7 @@ class EventLog:
             raise ConfigError(f"ingest.kind_weights has no weight for kind(s) {', '.join(unweighted)}")
         self.report = report
         self.quarantine = quarantine
-        self.writer = InteractionWriter(out)
+        self.writer = InteractionWriter(out, collect_product_ids=True)
         self.activity = UserActivity()
         self.seen = SeenRows()
 
