@@ -172,6 +172,9 @@ def test_reload_swaps_in_an_artefact_folder_and_refuses_a_bad_one(service, artif
     assert fine.status_code == 200 and fine.json()["artifacts"] == str(artifacts)
     bad = client.post("/v1/admin/reload", params={"artifacts": str(tmp_path)}, headers={"X-API-Key": key})
     assert bad.status_code == 422 and "manifest.json" in bad.json()["detail"]
+    # A path the system refuses to look up (a name longer than 255 bytes) is the asker's error, not a 500.
+    odd = client.post("/v1/admin/reload", params={"artifacts": "x" * 300}, headers={"X-API-Key": key})
+    assert odd.status_code == 422 and "File name too long" in odd.json()["detail"]
     assert client.get("/healthz").json()["artifacts"] == str(artifacts)  # the old engine still serves
 
 

@@ -324,12 +324,17 @@ def read_manifest(folder: str | Path) -> dict:
     """The manifest of an artefact folder this version can load; a clear error when the folder is not one."""
     folder = Path(folder)
     manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
+    try:
+        present = manifest_path.is_file()
+        text = manifest_path.read_text() if present else ""
+    except OSError as exc:  # a name too long, a folder this user may not read
+        raise InputError(f"{folder}: cannot read manifest.json ({exc.strerror or exc})") from None
+    if not present:
         raise InputError(
             f"{folder}: no manifest.json (expected an artefact folder written by `atelier train`)"
         )
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(text)
         manifest["widgets"].keys()
         found_format = manifest.get("format")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
