@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import psutil
 import uvicorn
 
 T = TypeVar("T")
@@ -107,3 +108,16 @@ def atelier_serve(artifacts: Path, env: dict[str, str], start_seconds: float = 1
             raise AssertionError(
                 f"atelier serve did not stop within 60 s of SIGTERM: {served.output}"
             ) from None
+
+
+def worker_pids(supervisor: subprocess.Popen) -> set[int]:
+    """The pids of ``atelier serve``'s live workers: its spawned children, not multiprocessing's resource
+    tracker."""
+    pids = set()
+    for child in psutil.Process(supervisor.pid).children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                pids.add(child.pid)
+        except psutil.NoSuchProcess:  # a worker that has just stopped
+            pass
+    return pids

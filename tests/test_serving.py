@@ -24,7 +24,7 @@ from atelier.config import load_settings, with_section
 from atelier.engine import Engine
 from atelier.errors import InputError
 from atelier.store.sql import Store, events, sqlite_url
-from server_support import atelier_serve, free_port, until, uvicorn_in_thread
+from server_support import atelier_serve, free_port, until, uvicorn_in_thread, worker_pids
 
 
 class _Recording:
@@ -216,14 +216,16 @@ def test_atelier_serve_with_two_workers_shares_events_metrics_and_reloads(artifa
         asker.start()
         server.send_signal(signal.SIGHUP)
 
-        def replaced():
-            pids = {httpx.get(f"{base}/healthz", timeout=5).json()["worker"] for _ in range(8)}
-            return not pids & {first_pid, second_pid}
+        def replaced():  # uvicorn brings each new worker into service before it retires the old one
+            workers = worker_pids(server)
+            return len(workers) == 2 and not workers & {first_pid, second_pid}
 
         until(replaced, 180, "the workers were not replaced after SIGHUP")
         stop.set()
         asker.join(timeout=60)
-        assert httpx.get(f"{base}/healthz").json()["artifacts"] == str(retrained)  # the store's newest
+        health = httpx.get(f"{base}/healthz").json()
+        assert health["worker"] not in {first_pid, second_pid}
+        assert health["artifacts"] == str(retrained)  # the store's newest
         assert failures == []
     assert served.process.returncode == 0, served.output
 
