@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from atelier.config import load_settings
 from atelier.ingest import ingest
@@ -15,6 +16,12 @@ from atelier.sample import SampleFiles, write_sample
 from clip_support import write_tiny_clip
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# `make test` draws the same Hypothesis examples on every run, so that a never-seen example cannot decide a
+# CI run; `HYPOTHESIS_PROFILE=explore make test` draws new ones, to look for what the fixed ones miss.
+hypothesis_settings.register_profile("repeatable", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @contextlib.contextmanager
