@@ -312,6 +312,47 @@ def test_pictures_come_from_files_or_addresses_and_failures_are_counted(tmp_path
         assert open_picture(f"{base}/red.png", timeout=1e-9) is None  # the deadline covers the whole download
 
 
+def test_a_picture_host_that_never_answers_is_given_up_and_one_that_answers_is_not(
+    tmp_path, monkeypatch, caplog
+):
+    from urllib.parse import urlsplit
+
+    from atelier.encoders import pictures
+
+    picture(tmp_path / "red.png", (200, 20, 20))
+    monkeypatch.setattr(pictures, "HOST_GIVE_UP_AFTER", 3)
+    monkeypatch.setattr(pictures, "DOWNLOAD_WORKERS", 1)  # one download at a time: the counts below are exact
+    asked: collections.Counter = collections.Counter()
+    download = pictures._download
+
+    def counted(url, timeout):
+        asked[urlsplit(url).netloc] += 1
+        return download(url, timeout)
+
+    monkeypatch.setattr(pictures, "_download", counted)
+
+    class Delivered:  # an image encoder that only says which pictures reached it
+        def encode_images(self, sources):
+            return np.zeros((len(sources), 1)), np.array([s is not None for s in sources])
+
+    with picture_server(tmp_path) as (base, _):
+        live, dead = urlsplit(base).netloc, "127.0.0.1:9"  # nothing listens on 9: refused at once
+        sources = [f"http://{dead}/p{i}.png" for i in range(8)] + [f"{base}/gone{i}.png" for i in range(8)]
+        sources.append(f"{base}/red.png")
+        _, ok = pictures.encode_pictures({"delivered": Delivered()}, sources)["delivered"]
+    assert asked[dead] == 3  # then its other five pictures were skipped
+    assert asked[live] == 9  # eight missing pictures (404) are answers: the host is never given up
+    assert ok.tolist() == [False] * 16 + [True]
+    assert f"pictures from {dead}: 3 downloads in a row failed" in caplog.text
+
+    hosts = pictures._Hosts(give_up_after=3)  # only failures in a row count
+    for _ in range(2):
+        hosts.failed("flaky", OSError("reset"))
+    hosts.answered("flaky")
+    hosts.failed("flaky", OSError("reset"))
+    assert hosts.still_tried("flaky")
+
+
 def test_a_hybrid_downloads_each_picture_once_for_all_its_picture_blocks(tmp_path, monkeypatch):
     from atelier.encoders import HybridEncoder, pictures
 

@@ -6,17 +6,23 @@ raises on a bad picture, so one broken file never stops a run.
 
 Pictures given as addresses are downloaded once, several at a time, a batch at a time, into a temporary folder
 that every image encoder of the batch reads (:func:`encode_pictures`): a hybrid of three image blocks makes one
-download per picture, not three, and the folder never holds more than one batch.
+download per picture, not three, and the folder never holds more than one batch. A host that fails
+``HOST_GIVE_UP_AFTER`` downloads in a row without answering once (down, unknown, refusing) is given up for the
+rest of the pass: a dead picture server costs that many timeouts, not one per product.
 """
 
 from __future__ import annotations
 
 import http.client
 import io
+import logging
 import tempfile
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,9 +42,18 @@ MAX_PICTURE_PIXELS = (
 CHUNK_BYTES = 64 * 2**10
 DOWNLOAD_BATCH = 256  # pictures downloaded, then encoded by every encoder, at a time
 DOWNLOAD_WORKERS = 8  # downloads at once: they wait on the network, not on the CPU
+HOST_GIVE_UP_AFTER = (
+    20  # failed downloads in a row from one host, none answered, before its others are skipped
+)
 # What a failed download raises: a missing file, a timeout or refused connection (URLError is an OSError), a
 # server speaking broken HTTP, an address that is no address.
 _DOWNLOAD_ERRORS = (OSError, http.client.HTTPException, ValueError)
+
+log = logging.getLogger(__name__)
+
+
+class _NotAPicture(OSError):
+    """The host answered, but with something that is not a product picture (too large)."""
 
 
 class PictureEncoder(Protocol):
@@ -63,6 +78,7 @@ def encode_pictures(
     if not any(is_address(s) for s in sources):
         return {name: encoder.encode_images(sources) for name, encoder in encoders.items()}
     encoded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    hosts = _Hosts(HOST_GIVE_UP_AFTER)
     with (
         progress() as bar,
         tempfile.TemporaryDirectory(prefix="atelier-pictures-") as folder,
@@ -71,7 +87,8 @@ def encode_pictures(
         task = bar.add_task("download and encode pictures", total=len(sources))
         for start in range(0, len(sources), DOWNLOAD_BATCH):
             batch = list(sources[start : start + DOWNLOAD_BATCH])
-            local = list(pool.map(_saved, batch, [Path(folder) / str(i) for i in range(len(batch))]))
+            paths = [Path(folder) / str(i) for i in range(len(batch))]
+            local = list(pool.map(_saved, batch, paths, [hosts] * len(batch)))
             with quiet():  # the bar above counts the batches; the encoders' own bars would flash per batch
                 for name, encoder in encoders.items():
                     vectors, ok = encoder.encode_images(local)
@@ -88,17 +105,59 @@ def encode_pictures(
     return encoded
 
 
-def _saved(source: str | None, path: Path, timeout: float = URL_TIMEOUT_SECONDS) -> str | None:
+def _saved(source: str | None, path: Path, hosts: _Hosts, timeout: float = URL_TIMEOUT_SECONDS) -> str | None:
     """A local path holding the picture: ``source`` itself when local, else its download at ``path``; None
-    when it cannot be downloaded."""
+    when it cannot be downloaded, or its host has been given up."""
     if not is_address(source):
         return source
     try:
-        body = _download(source, timeout)
-    except _DOWNLOAD_ERRORS:  # as in open_picture: a bad picture never stops the run
+        host = urllib.parse.urlsplit(source).netloc.lower()
+    except ValueError:  # not an address that can be asked ("http://[oops")
         return None
+    if not hosts.still_tried(host):
+        return None
+    try:
+        body = _download(source, timeout)
+    except (urllib.error.HTTPError, _NotAPicture):  # the host answered: only this picture is missing or bad
+        hosts.answered(host)
+        return None
+    except _DOWNLOAD_ERRORS as error:  # as in open_picture: a bad picture never stops the run
+        hosts.failed(host, error)
+        return None
+    hosts.answered(host)
     path.write_bytes(body)  # but a full disk does: it would leave every later picture out, without a word
     return str(path)
+
+
+class _Hosts:
+    """Failed downloads in a row per host (``netloc``), shared by the download threads of one pass; a host
+    reaching ``give_up_after`` with no answer in between is not asked again."""
+
+    def __init__(self, give_up_after: int) -> None:
+        self.give_up_after = give_up_after
+        self._failures: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def still_tried(self, host: str) -> bool:
+        with self._lock:
+            return self._failures[host] < self.give_up_after
+
+    def answered(self, host: str) -> None:
+        with self._lock:
+            if self._failures[host] < self.give_up_after:  # a late answer does not bring back a given-up host
+                self._failures[host] = 0
+
+    def failed(self, host: str, error: BaseException) -> None:
+        with self._lock:
+            self._failures[host] += 1
+            if self._failures[host] == self.give_up_after:
+                log.warning(
+                    "pictures from %s: %d downloads in a row failed (the last: %s); its other pictures are "
+                    "skipped in this pass",
+                    host or "an address without a host",
+                    self.give_up_after,
+                    error,
+                )
 
 
 def picture_sources(products: pl.DataFrame) -> list[str | None]:
@@ -145,12 +204,12 @@ def _download(url: str, timeout: float) -> bytes:
     with _opener.open(url, timeout=timeout) as response:
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > MAX_PICTURE_BYTES:
-            raise OSError(f"{url}: {declared} bytes is not a product picture")
+            raise _NotAPicture(f"{url}: {declared} bytes is not a product picture")
         body = bytearray()
         while chunk := response.read(CHUNK_BYTES):
             body += chunk
             if len(body) > MAX_PICTURE_BYTES:
-                raise OSError(f"{url}: larger than {MAX_PICTURE_BYTES} bytes")
+                raise _NotAPicture(f"{url}: larger than {MAX_PICTURE_BYTES} bytes")
             if time.monotonic() > deadline:  # a server trickling bytes must not hold the run
                 raise TimeoutError(f"{url}: not downloaded within {timeout} s")
     return bytes(body)
