@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import http.server
+import ssl
 import tempfile
 import threading
 
@@ -265,8 +266,9 @@ def test_approximate_serving_matches_exact_and_keeps_the_filters(shop, ann, tmp_
 
 
 @contextlib.contextmanager
-def picture_server(folder):
-    """An HTTP server on 127.0.0.1 serving ``folder``; yields (base address, requests per path)."""
+def picture_server(folder, tls: ssl.SSLContext | None = None):
+    """An HTTP server (HTTPS with ``tls``) on 127.0.0.1 serving ``folder``; yields (base address, requests per
+    path)."""
     requests: collections.Counter = collections.Counter()
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -281,10 +283,12 @@ def picture_server(folder):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}", requests
     finally:
         server.shutdown()
         server.server_close()
@@ -351,6 +355,70 @@ def test_a_picture_host_that_never_answers_is_given_up_and_one_that_answers_is_n
     hosts.answered("flaky")
     hosts.failed("flaky", OSError("reset"))
     assert hosts.still_tried("flaky")
+
+
+def test_a_name_lookup_that_hangs_does_not_hold_a_download_past_its_deadline(tmp_path, monkeypatch):
+    import socket
+    import time
+
+    from atelier.encoders.pictures import open_picture
+
+    picture(tmp_path / "red.png", (200, 20, 20))
+    release = threading.Event()
+    lookup = socket.getaddrinfo
+
+    def hanging(host, *args, **kwargs):  # a resolver that never answers for one name
+        if host == "hangs.example":
+            release.wait(60)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    try:
+        with picture_server(tmp_path) as (base, _):
+            started = time.monotonic()
+            assert open_picture("http://hangs.example/red.png", timeout=0.5) is None
+            assert time.monotonic() - started < 20  # the resolver alone would hold it for 60 s
+            assert open_picture(f"{base}/red.png") is not None  # other names are looked up as before
+    finally:
+        release.set()
+
+
+def test_https_pictures_are_fetched_by_name_and_their_certificate_checked_against_it(tmp_path):
+    import shutil
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    from atelier.encoders import pictures
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl (Debian package openssl) is needed to make the test's certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    make = (
+        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost"
+    )
+    subprocess.run(
+        ["openssl", *make.split(), "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    picture(tmp_path / "red.png", (200, 20, 20))
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    with picture_server(tmp_path, tls) as (base, _):
+        port = base.rsplit(":", 1)[1]
+        # The handlers pictures.py downloads with, trusting the test's certificate
+        trusting = ssl.create_default_context(cafile=str(cert))
+        opener = urllib.request.build_opener(
+            pictures._BoundedLookupHttp, pictures._BoundedLookupHttps(context=trusting)
+        )
+        with opener.open(f"https://localhost:{port}/red.png", timeout=10) as answer:
+            assert answer.read() == (tmp_path / "red.png").read_bytes()
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            opener.open(f"https://127.0.0.1:{port}/red.png", timeout=10)  # not the certificate's name
+        assert pictures.open_picture(f"https://localhost:{port}/red.png") is None  # an unknown issuer
 
 
 def test_a_hybrid_downloads_each_picture_once_for_all_its_picture_blocks(tmp_path, monkeypatch):

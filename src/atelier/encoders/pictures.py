@@ -1,4 +1,5 @@
-"""Where image encoders get pictures: a local file, or (in production) an http(s) address fetched with a timeout.
+"""Where image encoders get pictures: a local file, or (in production) an http(s) address fetched with a timeout
+(the host name's lookup included, see :func:`_lookup`).
 
 A picture that is missing, unreachable, too large or not an image yields ``None``: the encoder leaves that
 product without an image vector (it stays findable by text) and the training report counts it. Nothing here
@@ -16,6 +17,7 @@ from __future__ import annotations
 import http.client
 import io
 import logging
+import socket
 import tempfile
 import threading
 import time
@@ -26,7 +28,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -195,7 +197,63 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_opener = urllib.request.build_opener(_HttpOnlyRedirects)
+def _lookup(host: str, port: int, seconds: float) -> list:
+    """``socket.getaddrinfo`` within ``seconds``. The system resolver ignores socket timeouts, so the lookup runs
+    in a daemon thread, left behind (until the resolver gives up) when it takes longer."""
+    found: dict[str, Any] = {}
+    done = threading.Event()
+
+    def look() -> None:
+        try:
+            found["addresses"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as error:
+            found["error"] = error
+        done.set()
+
+    threading.Thread(target=look, name="picture-lookup", daemon=True).start()
+    if not done.wait(seconds):
+        raise TimeoutError(f"{host}: name not found within {seconds:g} s")
+    if "error" in found:
+        raise found["error"]
+    return found["addresses"]
+
+
+def _connect(address: tuple[str, int], timeout: float, source_address=None) -> socket.socket:
+    """``socket.create_connection``, with the name looked up within ``timeout`` (:func:`_lookup`)."""
+    host, port = address
+    error: OSError = OSError(f"{host}: no address to connect to")
+    for *_, sockaddr in _lookup(host, port, timeout):
+        try:  # a numeric address: no second lookup
+            return socket.create_connection((sockaddr[0], port), timeout, source_address)
+        except OSError as failure:
+            error = failure
+    raise error
+
+
+def _with_bounded_lookup(connection_class: type[http.client.HTTPConnection]):
+    """A maker of ``connection_class`` connections that connect through :func:`_connect`."""
+
+    def make(host: str, **options: Any) -> http.client.HTTPConnection:
+        connection = connection_class(host, **options)
+        # http.client's own hook for how a connection opens its socket (TLS still sees the host name)
+        connection._create_connection = _connect
+        return connection
+
+    return make
+
+
+class _BoundedLookupHttp(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_with_bounded_lookup(http.client.HTTPConnection), req)
+
+
+class _BoundedLookupHttps(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_with_bounded_lookup(http.client.HTTPSConnection), req, context=self._context)
+
+
+# Replaces urllib's own http and https handlers (build_opener drops a default a subclass is given for).
+_opener = urllib.request.build_opener(_HttpOnlyRedirects, _BoundedLookupHttp, _BoundedLookupHttps)
 
 
 def _download(url: str, timeout: float) -> bytes:
