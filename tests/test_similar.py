@@ -277,6 +277,9 @@ def picture_server(folder, tls: ssl.SSLContext | None = None):
 
         def do_GET(self):
             requests[self.path] += 1
+            if self.path.startswith("/busy"):  # a server with nobody to answer
+                self.send_error(503)
+                return
             super().do_GET()
 
         def log_message(self, *args):
@@ -285,6 +288,7 @@ def picture_server(folder, tls: ssl.SSLContext | None = None):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
+        server.handle_error = lambda *_: None  # a client refusing the certificate is what some tests want
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -316,16 +320,19 @@ def test_pictures_come_from_files_or_addresses_and_failures_are_counted(tmp_path
         assert open_picture(f"{base}/red.png", timeout=1e-9) is None  # the deadline covers the whole download
 
 
-def test_a_picture_host_that_never_answers_is_given_up_and_one_that_answers_is_not(
-    tmp_path, monkeypatch, caplog
-):
+class _Delivered:
+    """An image encoder that only says which pictures reached it."""
+
+    def encode_images(self, sources):
+        return np.zeros((len(sources), 1)), np.array([s is not None for s in sources])
+
+
+def _count_downloads(monkeypatch) -> collections.Counter:
+    """Downloads asked of each host (``host:port``) from now on."""
     from urllib.parse import urlsplit
 
     from atelier.encoders import pictures
 
-    picture(tmp_path / "red.png", (200, 20, 20))
-    monkeypatch.setattr(pictures, "HOST_GIVE_UP_AFTER", 3)
-    monkeypatch.setattr(pictures, "DOWNLOAD_WORKERS", 1)  # one download at a time: the counts below are exact
     asked: collections.Counter = collections.Counter()
     download = pictures._download
 
@@ -334,27 +341,62 @@ def test_a_picture_host_that_never_answers_is_given_up_and_one_that_answers_is_n
         return download(url, timeout)
 
     monkeypatch.setattr(pictures, "_download", counted)
+    return asked
 
-    class Delivered:  # an image encoder that only says which pictures reached it
-        def encode_images(self, sources):
-            return np.zeros((len(sources), 1)), np.array([s is not None for s in sources])
 
+def test_a_picture_host_that_never_answers_is_given_up_and_one_that_answers_is_not(
+    tmp_path, monkeypatch, caplog
+):
+    from atelier.encoders import pictures
+
+    picture(tmp_path / "red.png", (200, 20, 20))
+    monkeypatch.setenv("no_proxy", "*")  # a proxy would answer for the dead host
+    monkeypatch.setattr(pictures, "HOST_GIVE_UP_AFTER", 3)
+    monkeypatch.setattr(pictures, "HOST_GIVE_UP_SECONDS", 0.0)
+    monkeypatch.setattr(pictures, "DOWNLOAD_WORKERS", 1)  # one download at a time: the counts below are exact
+    asked = _count_downloads(monkeypatch)
     with picture_server(tmp_path) as (base, _):
-        live, dead = urlsplit(base).netloc, "127.0.0.1:9"  # nothing listens on 9: refused at once
+        live, dead = base.split("//")[1], "127.0.0.1:9"  # nothing listens on 9: refused at once
         sources = [f"http://{dead}/p{i}.png" for i in range(8)] + [f"{base}/gone{i}.png" for i in range(8)]
         sources.append(f"{base}/red.png")
-        _, ok = pictures.encode_pictures({"delivered": Delivered()}, sources)["delivered"]
-    assert asked[dead] == 3  # then its other five pictures were skipped
-    assert asked[live] == 9  # eight missing pictures (404) are answers: the host is never given up
-    assert ok.tolist() == [False] * 16 + [True]
-    assert f"pictures from {dead}: 3 downloads in a row failed" in caplog.text
+        _, ok = pictures.encode_pictures({"seen": _Delivered()}, sources)["seen"]
+        assert asked[dead] == 3  # then its other five pictures were skipped
+        assert asked[live] == 9  # eight missing pictures (404) are answers: the host is never given up
+        assert ok.tolist() == [False] * 16 + [True]
+        assert f"pictures from {dead}: 3 downloads in a row failed" in caplog.text
 
-    hosts = pictures._Hosts(give_up_after=3)  # only failures in a row count
+        # A server answering 503 (or a proxy answering 502 / 504 for it) has nobody to answer: a failure
+        asked.clear()
+        sources = [f"{base}/busy{i}.png" for i in range(5)] + [f"{base}/red.png"]
+        _, ok = pictures.encode_pictures({"seen": _Delivered()}, sources)["seen"]
+        assert asked[live] == 3 and not ok.any()
+
+    hosts = pictures._Hosts(give_up_after=3, give_up_seconds=0.0)  # only failures in a row count
     for _ in range(2):
         hosts.failed("flaky", OSError("reset"))
     hosts.answered("flaky")
     hosts.failed("flaky", OSError("reset"))
     assert hosts.still_tried("flaky")
+    patient = pictures._Hosts(
+        give_up_after=3, give_up_seconds=3600.0
+    )  # a blip of quick refusals is not enough
+    for _ in range(10):
+        patient.failed("blip", OSError("refused"))
+    assert patient.still_tried("blip")
+
+
+def test_eight_downloads_at_once_give_a_dead_host_up_once(tmp_path, monkeypatch, caplog):
+    from atelier.encoders import pictures
+
+    monkeypatch.setenv("no_proxy", "*")
+    monkeypatch.setattr(pictures, "HOST_GIVE_UP_AFTER", 3)
+    monkeypatch.setattr(pictures, "HOST_GIVE_UP_SECONDS", 0.0)
+    asked = _count_downloads(monkeypatch)
+    sources = [f"http://127.0.0.1:9/p{i}.png" for i in range(50)]
+    _, ok = pictures.encode_pictures({"seen": _Delivered()}, sources)["seen"]
+    assert not ok.any()
+    assert 3 <= asked["127.0.0.1:9"] <= 3 + pictures.DOWNLOAD_WORKERS - 1  # those already on their way
+    assert caplog.text.count("pictures from 127.0.0.1:9") == 1
 
 
 def test_a_name_lookup_that_hangs_does_not_hold_a_download_past_its_deadline(tmp_path, monkeypatch):
@@ -364,6 +406,7 @@ def test_a_name_lookup_that_hangs_does_not_hold_a_download_past_its_deadline(tmp
     from atelier.encoders.pictures import open_picture
 
     picture(tmp_path / "red.png", (200, 20, 20))
+    monkeypatch.setenv("no_proxy", "*")
     release = threading.Event()
     lookup = socket.getaddrinfo
 
@@ -380,12 +423,16 @@ def test_a_name_lookup_that_hangs_does_not_hold_a_download_past_its_deadline(tmp
             assert open_picture("http://hangs.example/red.png", timeout=0.5) is None
             assert time.monotonic() - started < 20  # the resolver alone would hold it for 60 s
             assert open_picture(f"{base}/red.png") is not None  # other names are looked up as before
+            started = time.monotonic()
+            assert open_picture("http://a..b/red.png", timeout=10) is None  # a name no resolver can encode
+            assert time.monotonic() - started < 5  # fails at once, not at the deadline
     finally:
         release.set()
 
 
-def test_https_pictures_are_fetched_by_name_and_their_certificate_checked_against_it(tmp_path):
+def test_https_pictures_are_fetched_by_name_and_their_certificate_checked_against_it(tmp_path, monkeypatch):
     import shutil
+    import socket
     import subprocess
     import urllib.error
     import urllib.request
@@ -395,9 +442,7 @@ def test_https_pictures_are_fetched_by_name_and_their_certificate_checked_agains
     if shutil.which("openssl") is None:
         pytest.skip("openssl (Debian package openssl) is needed to make the test's certificate")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    make = (
-        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost"
-    )
+    make = "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=pictures.test -addext subjectAltName=DNS:pictures.test"
     subprocess.run(
         ["openssl", *make.split(), "-keyout", str(key), "-out", str(cert)],
         check=True,
@@ -405,6 +450,17 @@ def test_https_pictures_are_fetched_by_name_and_their_certificate_checked_agains
         timeout=60,
     )
     picture(tmp_path / "red.png", (200, 20, 20))
+    monkeypatch.setenv("no_proxy", "*")
+    looked_up_in: list[str] = []
+    lookup = socket.getaddrinfo
+
+    def resolver(host, *args, **kwargs):  # a name only this test knows, and where it is looked up
+        if host == "pictures.test":
+            looked_up_in.append(threading.current_thread().name)
+            host = "127.0.0.1"
+        return lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
     with picture_server(tmp_path, tls) as (base, _):
@@ -414,11 +470,13 @@ def test_https_pictures_are_fetched_by_name_and_their_certificate_checked_agains
         opener = urllib.request.build_opener(
             pictures._BoundedLookupHttp, pictures._BoundedLookupHttps(context=trusting)
         )
-        with opener.open(f"https://localhost:{port}/red.png", timeout=10) as answer:
+        with opener.open(f"https://pictures.test:{port}/red.png", timeout=10) as answer:
             assert answer.read() == (tmp_path / "red.png").read_bytes()
+        assert looked_up_in == ["picture-lookup"]  # by the bounded lookup, then connected to the address
         with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
             opener.open(f"https://127.0.0.1:{port}/red.png", timeout=10)  # not the certificate's name
-        assert pictures.open_picture(f"https://localhost:{port}/red.png") is None  # an unknown issuer
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            pictures._download(f"https://pictures.test:{port}/red.png", 10)  # an issuer nobody trusts
 
 
 def test_a_hybrid_downloads_each_picture_once_for_all_its_picture_blocks(tmp_path, monkeypatch):

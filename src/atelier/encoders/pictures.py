@@ -8,8 +8,9 @@ raises on a bad picture, so one broken file never stops a run.
 Pictures given as addresses are downloaded once, several at a time, a batch at a time, into a temporary folder
 that every image encoder of the batch reads (:func:`encode_pictures`): a hybrid of three image blocks makes one
 download per picture, not three, and the folder never holds more than one batch. A host that fails
-``HOST_GIVE_UP_AFTER`` downloads in a row without answering once (down, unknown, refusing) is given up for the
-rest of the pass: a dead picture server costs that many timeouts, not one per product.
+``HOST_GIVE_UP_AFTER`` downloads in a row, over at least ``HOST_GIVE_UP_SECONDS``, without answering once (down,
+unknown, refusing, or a gateway saying so) is given up for the rest of the pass: a dead picture server costs
+about half a minute of failed downloads, not one per product.
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ MAX_PICTURE_PIXELS = (
 CHUNK_BYTES = 64 * 2**10
 DOWNLOAD_BATCH = 256  # pictures downloaded, then encoded by every encoder, at a time
 DOWNLOAD_WORKERS = 8  # downloads at once: they wait on the network, not on the CPU
-HOST_GIVE_UP_AFTER = (
-    20  # failed downloads in a row from one host, none answered, before its others are skipped
-)
+# A host whose downloads failed this many times in a row, over at least this long, is not asked again in the pass
+HOST_GIVE_UP_AFTER = 20
+HOST_GIVE_UP_SECONDS = 30.0
+MAX_PENDING_LOOKUPS = 32  # name lookups still running (hung) at once; beyond, a download fails at once
 # What a failed download raises: a missing file, a timeout or refused connection (URLError is an OSError), a
 # server speaking broken HTTP, an address that is no address.
 _DOWNLOAD_ERRORS = (OSError, http.client.HTTPException, ValueError)
@@ -80,7 +82,7 @@ def encode_pictures(
     if not any(is_address(s) for s in sources):
         return {name: encoder.encode_images(sources) for name, encoder in encoders.items()}
     encoded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    hosts = _Hosts(HOST_GIVE_UP_AFTER)
+    hosts = _Hosts(HOST_GIVE_UP_AFTER, HOST_GIVE_UP_SECONDS)
     with (
         progress() as bar,
         tempfile.TemporaryDirectory(prefix="atelier-pictures-") as folder,
@@ -113,14 +115,21 @@ def _saved(source: str | None, path: Path, hosts: _Hosts, timeout: float = URL_T
     if not is_address(source):
         return source
     try:
-        host = urllib.parse.urlsplit(source).netloc.lower()
-    except ValueError:  # not an address that can be asked ("http://[oops")
+        parts = urllib.parse.urlsplit(source)
+        host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+    except ValueError:  # not an address that can be asked ("http://[oops", a port that is no number)
         return None
     if not hosts.still_tried(host):
         return None
     try:
         body = _download(source, timeout)
-    except (urllib.error.HTTPError, _NotAPicture):  # the host answered: only this picture is missing or bad
+    except urllib.error.HTTPError as error:
+        if error.code in _HOST_UNAVAILABLE:  # the host, or the proxy in front of it, has nobody to answer
+            hosts.failed(host, error)
+        else:  # the host answered: only this picture is missing
+            hosts.answered(host)
+        return None
+    except _NotAPicture:
         hosts.answered(host)
         return None
     except _DOWNLOAD_ERRORS as error:  # as in open_picture: a bad picture never stops the run
@@ -131,33 +140,45 @@ def _saved(source: str | None, path: Path, hosts: _Hosts, timeout: float = URL_T
     return str(path)
 
 
-class _Hosts:
-    """Failed downloads in a row per host (``netloc``), shared by the download threads of one pass; a host
-    reaching ``give_up_after`` with no answer in between is not asked again."""
+_HOST_UNAVAILABLE = {502, 503, 504}  # bad gateway, unavailable, gateway timeout
 
-    def __init__(self, give_up_after: int) -> None:
+
+class _Hosts:
+    """Failed downloads in a row per host (``hostname:port``), shared by the download threads of one pass. A
+    host is given up (not asked again in this pass) once ``give_up_after`` downloads in a row failed, over at
+    least ``give_up_seconds``: refusals come in milliseconds, and a blip must not cost a host the whole pass."""
+
+    def __init__(self, give_up_after: int, give_up_seconds: float) -> None:
         self.give_up_after = give_up_after
+        self.give_up_seconds = give_up_seconds
         self._failures: Counter[str] = Counter()
+        self._since: dict[str, float] = {}  # the first failure of the current run of failures
+        self._given_up: set[str] = set()
         self._lock = threading.Lock()
 
     def still_tried(self, host: str) -> bool:
         with self._lock:
-            return self._failures[host] < self.give_up_after
+            return host not in self._given_up
 
     def answered(self, host: str) -> None:
         with self._lock:
-            if self._failures[host] < self.give_up_after:  # a late answer does not bring back a given-up host
-                self._failures[host] = 0
+            self._failures[host] = 0
+            self._since.pop(host, None)
 
     def failed(self, host: str, error: BaseException) -> None:
         with self._lock:
+            if host in self._given_up:
+                return
             self._failures[host] += 1
-            if self._failures[host] == self.give_up_after:
+            waited = time.monotonic() - self._since.setdefault(host, time.monotonic())
+            if self._failures[host] >= self.give_up_after and waited >= self.give_up_seconds:
+                self._given_up.add(host)
                 log.warning(
-                    "pictures from %s: %d downloads in a row failed (the last: %s); its other pictures are "
-                    "skipped in this pass",
-                    host or "an address without a host",
-                    self.give_up_after,
+                    "pictures from %s: %d downloads in a row failed over %.0f s (the last: %s); its other "
+                    "pictures are skipped in this pass",
+                    host,
+                    self._failures[host],
+                    waited,
                     error,
                 )
 
@@ -197,36 +218,56 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _lookup(host: str, port: int, seconds: float) -> list:
-    """``socket.getaddrinfo`` within ``seconds``. The system resolver ignores socket timeouts, so the lookup runs
-    in a daemon thread, left behind (until the resolver gives up) when it takes longer."""
+def _lookup(host: str, port: int, timeout: float | object) -> list:
+    """``socket.getaddrinfo`` within ``timeout``. The system resolver ignores socket timeouts, so the lookup runs
+    in a daemon thread, left behind (until the resolver gives up) when it takes longer; at most
+    :data:`MAX_PENDING_LOOKUPS` run at once."""
+    if not _pending_lookups.acquire(blocking=False):
+        raise TimeoutError(f"{host}: {MAX_PENDING_LOOKUPS} name lookups are still waiting for the resolver")
     found: dict[str, Any] = {}
     done = threading.Event()
 
     def look() -> None:
         try:
             found["addresses"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as error:
+        except Exception as error:  # a name the resolver cannot encode raises UnicodeError, not OSError
             found["error"] = error
-        done.set()
+        finally:
+            _pending_lookups.release()
+            done.set()
 
     threading.Thread(target=look, name="picture-lookup", daemon=True).start()
-    if not done.wait(seconds):
+    seconds = socket.getdefaulttimeout() if timeout is socket._GLOBAL_DEFAULT_TIMEOUT else timeout
+    if not done.wait(seconds):  # type: ignore[arg-type]
         raise TimeoutError(f"{host}: name not found within {seconds:g} s")
-    if "error" in found:
-        raise found["error"]
+    error = found.get("error")
+    if isinstance(error, OSError | ValueError):  # what a download's callers expect of a bad address
+        raise error
+    if error is not None:
+        raise OSError(f"{host}: name lookup failed ({error!r})") from error
     return found["addresses"]
 
 
-def _connect(address: tuple[str, int], timeout: float, source_address=None) -> socket.socket:
-    """``socket.create_connection``, with the name looked up within ``timeout`` (:func:`_lookup`)."""
+_pending_lookups = threading.BoundedSemaphore(MAX_PENDING_LOOKUPS)
+
+
+def _connect(address: tuple[str, int], timeout: float | object, source_address=None) -> socket.socket:
+    """``socket.create_connection`` with the name looked up by :func:`_lookup`: each address found is tried in
+    turn, as the standard library does."""
     host, port = address
     error: OSError = OSError(f"{host}: no address to connect to")
-    for *_, sockaddr in _lookup(host, port, timeout):
-        try:  # a numeric address: no second lookup
-            return socket.create_connection((sockaddr[0], port), timeout, source_address)
+    for family, kind, protocol, _, sockaddr in _lookup(host, port, timeout):
+        sock = socket.socket(family, kind, protocol)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)  # type: ignore[arg-type]
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)  # the whole address: an IPv6 scope is kept
+            return sock
         except OSError as failure:
             error = failure
+            sock.close()
     raise error
 
 
