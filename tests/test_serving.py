@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import httpx
 import polars as pl
@@ -75,20 +74,20 @@ def test_overlapping_fetches_apply_each_event_once(tmp_path):
     assert engine.applied == ["p1", "p3", "p2"] and not feed.gaps
 
 
-def test_a_gap_past_its_patience_is_still_asked_for_once(tmp_path, monkeypatch):
+def test_a_gap_past_its_patience_is_still_asked_for_once(tmp_path):
     store = Store(sqlite_url(tmp_path / "feed.db"))
     engine = _Recording()
-    feed = EventFeed(engine, store)
+    now = [0.0]
+    feed = EventFeed(engine, store, clock=lambda: now[0])
     _insert(store, 2, "p2")
     feed.catch_up()
     assert set(feed.gaps) == {1}
     _insert(store, 1, "p1")  # committed late, and nobody asks for picks for a long while
-    later = time.monotonic() + 3600
-    monkeypatch.setattr(serving.time, "monotonic", lambda: later)
+    now[0] += 3600
     assert feed.catch_up() == 1 and engine.applied == ["p2", "p1"]
     _insert(store, 4, "p4")  # a gap (3) that never fills: asked for once after its patience, then dropped
     feed.catch_up()
-    monkeypatch.setattr(serving.time, "monotonic", lambda: later + 3600)
+    now[0] += 3600
     feed.catch_up()
     assert not feed.gaps
 

@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -61,9 +62,10 @@ class EventFeed:
     applying events never runs beside a read of the same engine; a fresh feed is caught up in its loading
     thread before it is served."""
 
-    def __init__(self, engine: Engine, store: Store):
+    def __init__(self, engine: Engine, store: Store, clock: Callable[[], float] = time.monotonic):
         self.engine = engine
         self.store = store
+        self.clock = clock  # when a gap was first missed is measured with it
         self.last_id = 0
         self.gaps: dict[int, float] = {}  # id skipped over -> when it was first missed
         self.skipped = 0  # events naming a product these artefacts do not hold
@@ -78,7 +80,7 @@ class EventFeed:
         if "personal" not in self.engine.widgets:
             return Fetched([], {}, 0.0)
         asked = dict(self.gaps)  # every gap is asked for at least once after its patience ran out
-        return Fetched(list(self.store.events(self.last_id, asked)), asked, time.monotonic())
+        return Fetched(list(self.store.events(self.last_id, asked)), asked, self.clock())
 
     def apply(self, fetched: Fetched) -> int:
         """Apply what :meth:`fetch` returned; returns how many events were applied. Two fetches may overlap: an
