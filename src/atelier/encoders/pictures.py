@@ -25,9 +25,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -151,8 +150,9 @@ class _Hosts:
     def __init__(self, give_up_after: int, give_up_seconds: float) -> None:
         self.give_up_after = give_up_after
         self.give_up_seconds = give_up_seconds
-        self._failures: Counter[str] = Counter()
-        self._since: dict[str, float] = {}  # the first failure of the current run of failures
+        self._failing: dict[
+            str, tuple[int, float]
+        ] = {}  # host -> (failures in a row, when the first of them was)
         self._given_up: set[str] = set()
         self._lock = threading.Lock()
 
@@ -162,22 +162,23 @@ class _Hosts:
 
     def answered(self, host: str) -> None:
         with self._lock:
-            self._failures[host] = 0
-            self._since.pop(host, None)
+            self._failing.pop(host, None)
 
     def failed(self, host: str, error: BaseException) -> None:
         with self._lock:
             if host in self._given_up:
                 return
-            self._failures[host] += 1
-            waited = time.monotonic() - self._since.setdefault(host, time.monotonic())
-            if self._failures[host] >= self.give_up_after and waited >= self.give_up_seconds:
+            failures, since = self._failing.get(host, (0, time.monotonic()))
+            failures += 1
+            self._failing[host] = (failures, since)
+            waited = time.monotonic() - since
+            if failures >= self.give_up_after and waited >= self.give_up_seconds:
                 self._given_up.add(host)
                 log.warning(
                     "pictures from %s: %d downloads in a row failed over %.0f s (the last: %s); its other "
                     "pictures are skipped in this pass",
                     host,
-                    self._failures[host],
+                    failures,
                     waited,
                     error,
                 )
@@ -224,28 +225,26 @@ def _lookup(host: str, port: int, timeout: float | object) -> list:
     :data:`MAX_PENDING_LOOKUPS` run at once."""
     if not _pending_lookups.acquire(blocking=False):
         raise TimeoutError(f"{host}: {MAX_PENDING_LOOKUPS} name lookups are still waiting for the resolver")
-    found: dict[str, Any] = {}
-    done = threading.Event()
+    addresses: Future[list] = Future()
 
     def look() -> None:
         try:
-            found["addresses"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            addresses.set_result(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
         except Exception as error:  # a name the resolver cannot encode raises UnicodeError, not OSError
-            found["error"] = error
+            addresses.set_exception(error)
         finally:
             _pending_lookups.release()
-            done.set()
 
     threading.Thread(target=look, name="picture-lookup", daemon=True).start()
     seconds = socket.getdefaulttimeout() if timeout is socket._GLOBAL_DEFAULT_TIMEOUT else timeout
-    if not done.wait(seconds):  # type: ignore[arg-type]
+    if not wait([addresses], timeout=seconds).done:  # type: ignore[arg-type]
         raise TimeoutError(f"{host}: name not found within {seconds:g} s")
-    error = found.get("error")
+    error = addresses.exception()
+    if error is None:
+        return addresses.result()
     if isinstance(error, OSError | ValueError):  # what a download's callers expect of a bad address
         raise error
-    if error is not None:
-        raise OSError(f"{host}: name lookup failed ({error!r})") from error
-    return found["addresses"]
+    raise OSError(f"{host}: name lookup failed ({error!r})") from error
 
 
 _pending_lookups = threading.BoundedSemaphore(MAX_PENDING_LOOKUPS)
