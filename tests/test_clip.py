@@ -7,6 +7,8 @@ title gives the same vector; a "both" vector sits halfway between its picture an
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import polars as pl
 import pytest
@@ -20,6 +22,7 @@ from atelier.models import make_model
 from atelier.models.similar import SimilarStyles
 from clip_support import PROJECTION_DIM
 from evaluate_fixtures import tiny_dataset
+from picture_support import count_downloads, picture_server
 
 EMPTY = pl.DataFrame()
 
@@ -243,3 +246,55 @@ def test_clip_is_a_block_of_the_hybrid(pictures):
     query = model.encoder.encode_texts(["red dress"])  # the clip block reads the words, colour stays zero
     assert np.linalg.norm(query) == pytest.approx(1.0, abs=1e-5)
     assert not query[0, PROJECTION_DIM:].any()
+
+
+def test_clip_downloads_pictures_like_the_other_image_encoders(tiny_clip, pictures, tmp_path, monkeypatch):
+    """Pictures given as addresses go through the shared download pass: once per picture for a hybrid of clip
+    and colour, and a dead host is given up instead of being asked for every product."""
+    from atelier.encoders import pictures as picture_reading
+
+    monkeypatch.setenv("no_proxy", "*")
+    monkeypatch.setattr(picture_reading, "HOST_GIVE_UP_AFTER", 3)
+    monkeypatch.setattr(picture_reading, "HOST_GIVE_UP_SECONDS", 0.0)
+    monkeypatch.setattr(picture_reading, "DOWNLOAD_WORKERS", 1)  # one at a time: the counts below are exact
+    asked = count_downloads(monkeypatch)
+    for name in ("red", "blue"):
+        shutil.copy(pictures[name], tmp_path / f"{name}.png")
+    with picture_server(tmp_path) as (base, requests):
+        by_address = {"red": f"{base}/red.png", "blue": f"{base}/blue.png", "red_again": f"{base}/red.png"}
+        shop = _shop({**pictures, **by_address})
+        products = shop.products.with_columns(
+            image_urls=pl.col("image_path").map_elements(lambda p: [p], return_dtype=pl.List(pl.String)),
+            image_path=pl.when(pl.col("image_path").str.starts_with("http"))
+            .then(None)
+            .otherwise("image_path"),
+        )
+        local = ClipEncoder(str(tiny_clip), product_vector="image").fit(products)
+        expected, expected_ok = local.encode_products(_shop(pictures).products)
+
+        hybrid = make_encoder(
+            {
+                "name": "hybrid",
+                "parts": {"clip": {"name": "clip", "model": str(tiny_clip)}, "colour": "colour"},
+                "weights": {"clip": 0.5, "colour": 0.5},
+            }
+        )
+        hybrid.fit(products)
+        assert requests == {"/red.png": 2, "/blue.png": 1}  # one download per product, for both blocks
+
+        requests.clear()
+        vectors, ok = local.encode_products(products)
+        np.testing.assert_allclose(vectors, expected, atol=1e-5)  # the same pictures, by address or by file
+        assert ok.tolist() == expected_ok.tolist() == [True, True, True, False, False]
+
+    dead = "127.0.0.1:9"  # nothing listens on 9: refused at once
+    gone = products.with_columns(
+        image_path=None,
+        image_urls=pl.format("http://{}/{}.png", pl.lit(dead), "product_id").map_elements(
+            lambda u: [u], return_dtype=pl.List(pl.String)
+        ),
+    )
+    gone = pl.concat([gone] * 3).with_columns(product_id=pl.int_range(15).cast(pl.String))
+    asked.clear()
+    _, ok = local.encode_products(gone)
+    assert asked[dead] == 3 and not ok.any()  # then its other twelve pictures were skipped

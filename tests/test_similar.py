@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import http.server
 import ssl
 import tempfile
 import threading
@@ -21,6 +18,7 @@ from atelier.errors import InputError
 from atelier.features.dataset import Dataset
 from atelier.index import AnnoyIndex, ExactIndex, HnswIndex
 from atelier.models.similar import SimilarStyles
+from picture_support import count_downloads, picture_server
 
 
 def picture(path, garment_rgb, background=(245, 245, 245)):
@@ -265,40 +263,6 @@ def test_approximate_serving_matches_exact_and_keeps_the_filters(shop, ann, tmp_
     np.testing.assert_array_equal(loaded.related(q, 5, exclude)[0], b)
 
 
-@contextlib.contextmanager
-def picture_server(folder, tls: ssl.SSLContext | None = None):
-    """An HTTP server (HTTPS with ``tls``) on 127.0.0.1 serving ``folder``; yields (base address, requests per
-    path)."""
-    requests: collections.Counter = collections.Counter()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(folder), **kwargs)
-
-        def do_GET(self):
-            requests[self.path] += 1
-            if self.path.startswith("/busy"):  # a server with nobody to answer
-                self.send_error(503)
-                return
-            super().do_GET()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-        server.handle_error = lambda *_: None  # a client refusing the certificate is what some tests want
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
 def test_pictures_come_from_files_or_addresses_and_failures_are_counted(tmp_path):
     from atelier.encoders.pictures import open_picture, picture_sources
 
@@ -320,28 +284,26 @@ def test_pictures_come_from_files_or_addresses_and_failures_are_counted(tmp_path
         assert open_picture(f"{base}/red.png", timeout=1e-9) is None  # the deadline covers the whole download
 
 
+def test_a_chain_of_slow_redirects_does_not_hold_a_download_past_its_deadline(tmp_path):
+    from atelier.encoders.pictures import open_picture
+
+    picture(tmp_path / "red.png", (200, 20, 20))
+    with picture_server(tmp_path) as (base, requests):
+        assert (
+            open_picture(f"{base}/hop/1", timeout=5.0) is not None
+        )  # two slow hops within the time: followed
+        requests.clear()
+        # Each hop takes 0.3 s: the deadline of 1 s ends the chain, where every hop used to get 1 s afresh.
+        assert open_picture(f"{base}/hop/6", timeout=1.0) is None
+        assert sum(n for path, n in requests.items() if path.startswith("/hop/")) <= 4
+        assert "/red.png" not in requests
+
+
 class _Delivered:
     """An image encoder that only says which pictures reached it."""
 
     def encode_images(self, sources):
         return np.zeros((len(sources), 1)), np.array([s is not None for s in sources])
-
-
-def _count_downloads(monkeypatch) -> collections.Counter:
-    """Downloads asked of each host (``host:port``) from now on."""
-    from urllib.parse import urlsplit
-
-    from atelier.encoders import pictures
-
-    asked: collections.Counter = collections.Counter()
-    download = pictures._download
-
-    def counted(url, timeout):
-        asked[urlsplit(url).netloc] += 1
-        return download(url, timeout)
-
-    monkeypatch.setattr(pictures, "_download", counted)
-    return asked
 
 
 def test_a_picture_host_that_never_answers_is_given_up_and_one_that_answers_is_not(
@@ -354,7 +316,7 @@ def test_a_picture_host_that_never_answers_is_given_up_and_one_that_answers_is_n
     monkeypatch.setattr(pictures, "HOST_GIVE_UP_AFTER", 3)
     monkeypatch.setattr(pictures, "HOST_GIVE_UP_SECONDS", 0.0)
     monkeypatch.setattr(pictures, "DOWNLOAD_WORKERS", 1)  # one download at a time: the counts below are exact
-    asked = _count_downloads(monkeypatch)
+    asked = count_downloads(monkeypatch)
     with picture_server(tmp_path) as (base, _):
         live, dead = base.split("//")[1], "127.0.0.1:9"  # nothing listens on 9: refused at once
         sources = [f"http://{dead}/p{i}.png" for i in range(8)] + [f"{base}/gone{i}.png" for i in range(8)]
@@ -391,7 +353,7 @@ def test_eight_downloads_at_once_give_a_dead_host_up_once(tmp_path, monkeypatch,
     monkeypatch.setenv("no_proxy", "*")
     monkeypatch.setattr(pictures, "HOST_GIVE_UP_AFTER", 3)
     monkeypatch.setattr(pictures, "HOST_GIVE_UP_SECONDS", 0.0)
-    asked = _count_downloads(monkeypatch)
+    asked = count_downloads(monkeypatch)
     sources = [f"http://127.0.0.1:9/p{i}.png" for i in range(50)]
     _, ok = pictures.encode_pictures({"seen": _Delivered()}, sources)["seen"]
     assert not ok.any()

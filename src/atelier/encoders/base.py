@@ -66,12 +66,31 @@ class Encoder:
         like the centred hybrid, does both in one pass)."""
         return self.fit(products).encode_products(products)
 
+    @property
+    def reads_pictures(self) -> bool:
+        """Whether the product vectors need the product pictures (what :meth:`product_vectors` is given)."""
+        return self.modality == "image"
+
     def encode_products(self, products: pl.DataFrame) -> tuple[Vectors, np.ndarray]:
         """(n_products x dim vectors, L2-normalised; bool mask of the products that got one)."""
-        if self.modality == "image":
+        pictures = None
+        if self.reads_pictures:
+            # Through encode_pictures: addresses are downloaded in batches, several at once, and a dead host
+            # is given up, for every encoder alike.
             from atelier.encoders.pictures import encode_pictures, picture_sources
 
-            return encode_pictures({self.name: self}, picture_sources(products))[self.name]
+            pictures = encode_pictures({self.name: self}, picture_sources(products))[self.name]
+        return self.product_vectors(products, pictures)
+
+    def product_vectors(
+        self, products: pl.DataFrame, pictures: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[Vectors, np.ndarray]:
+        """The product vectors and their mask, given ``pictures``: this encoder's ``encode_images`` of the
+        products' pictures (vectors, mask) when it :attr:`reads_pictures`, else None. A hybrid reads the
+        pictures once for all its blocks and hands each its own."""
+        if self.reads_pictures:
+            assert pictures is not None, "an encoder that reads pictures is given them"
+            return pictures
         texts = product_texts(products, self.text_fields)
         vectors = self.encode_texts(texts)
         if sp.issparse(vectors):

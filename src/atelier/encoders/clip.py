@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from atelier.encoders.base import DEFAULT_TEXT_FIELDS, Encoder, l2_normalise, product_texts
-from atelier.encoders.pictures import open_picture, picture_sources
+from atelier.encoders.pictures import open_picture
 from atelier.errors import InputError
 from atelier.progress import progress
 
@@ -123,18 +123,26 @@ class ClipEncoder(Encoder):
         except (ValueError, OSError, MemoryError):  # a degenerate picture (e.g. one pixel high)
             return None
 
-    def encode_products(self, products: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def reads_pictures(self) -> bool:
+        return self.product_vector != "text"
+
+    def product_vectors(
+        self, products: pl.DataFrame, pictures: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Picture and/or text vectors by ``product_vector``; with "both", the normalised mean of those a
         product has (the towers share one space, so the mean sits between its picture and its words)."""
         self._check_fitted()
         if self.product_vector == "image":
-            return self.encode_images(picture_sources(products))
+            assert pictures is not None
+            return pictures
         texts = product_texts(products, self.text_fields)
         text_vectors = self.encode_texts(texts)
         has_text = np.array([bool(t.strip()) for t in texts], dtype=bool)
         if self.product_vector == "text":
             return text_vectors, has_text
-        image_vectors, has_picture = self.encode_images(picture_sources(products))
+        assert pictures is not None
+        image_vectors, has_picture = pictures
         return l2_normalise(text_vectors + image_vectors), has_text | has_picture
 
 

@@ -58,22 +58,22 @@ class HybridEncoder(Encoder):
         for all of them."""
         # Blocks that read their product's picture the standard way; one that encodes products its own way
         # (an Encoder instance given as a part, say) is left to do so.
-        pictures = {
+        standard = {
             n: e
             for n, e in self.encoders_.items()
-            if e.modality == "image"
-            and type(e).encode_products is Encoder.encode_products
-            and type(e).fit_encode is Encoder.fit_encode
+            if type(e).encode_products is Encoder.encode_products and type(e).fit_encode is Encoder.fit_encode
         }
         encoded = {}
         for name, encoder in self.encoders_.items():
-            if name in pictures:
+            if name in standard:
                 if fit:
                     encoder.fit(products)
             else:
                 encoded[name] = encoder.fit_encode(products) if fit else encoder.encode_products(products)
-        if pictures:
-            encoded |= encode_pictures(pictures, picture_sources(products))
+        readers = {n: e for n, e in standard.items() if e.reads_pictures}
+        pictures = encode_pictures(readers, picture_sources(products)) if readers else {}
+        for name, encoder in standard.items():
+            encoded[name] = encoder.product_vectors(products, pictures.get(name))
         return {name: encoded[name] for name in self.encoders_}
 
     @property

@@ -211,12 +211,24 @@ def open_picture(source: str | Path | None, timeout: float = URL_TIMEOUT_SECONDS
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects to http(s) addresses only (never to ftp: or file:)."""
+    """Follow redirects to http(s) addresses only (never to ftp: or file:), within the download's deadline:
+    urllib gives every hop the whole timeout again, so ten slow redirects could hold a download ten times over."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if not is_address(newurl):
             raise urllib.error.HTTPError(newurl, code, f"redirect to {newurl!r} refused", headers, fp)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        deadline = getattr(req, "deadline", None)
+        if new is not None and deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                fp.close()
+                raise TimeoutError(
+                    f"{req.full_url}: the redirect to {newurl} came after the download's deadline"
+                )
+            new.deadline = deadline
+            req.timeout = left  # what urllib opens the next hop with
+        return new
 
 
 def _lookup(host: str, port: int, timeout: float | object) -> list:
@@ -299,7 +311,9 @@ _opener = urllib.request.build_opener(_HttpOnlyRedirects, _BoundedLookupHttp, _B
 def _download(url: str, timeout: float) -> bytes:
     """The body of ``url``, within ``timeout`` seconds overall and ``MAX_PICTURE_BYTES`` (else OSError)."""
     deadline = time.monotonic() + timeout
-    with _opener.open(url, timeout=timeout) as response:
+    request = urllib.request.Request(url)
+    request.deadline = deadline  # type: ignore[attr-defined]  # read by _HttpOnlyRedirects
+    with _opener.open(request, timeout=timeout) as response:
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > MAX_PICTURE_BYTES:
             raise _NotAPicture(f"{url}: {declared} bytes is not a product picture")
