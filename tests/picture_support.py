@@ -34,6 +34,17 @@ def picture_server(folder, tls: ssl.SSLContext | None = None):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            if self.path == "/trickle":  # a redirect whose body comes a byte at a time
+                self.send_response(302)
+                self.send_header("Location", "/red.png")
+                self.send_header("Content-Length", "100")
+                self.end_headers()
+                with contextlib.suppress(OSError):  # the client may hang up: that is what it should do
+                    for _ in range(100):
+                        self.wfile.write(b".")
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                return
             super().do_GET()
 
         def log_message(self, *args):

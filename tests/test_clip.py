@@ -283,6 +283,10 @@ def test_clip_downloads_pictures_like_the_other_image_encoders(tiny_clip, pictur
         assert requests == {"/red.png": 2, "/blue.png": 1}  # one download per product, for both blocks
 
         requests.clear()
+        ClipEncoder(str(tiny_clip), product_vector="text").fit(products).encode_products(products)
+        assert not requests  # indexing the text alone reads no picture
+
+        requests.clear()
         vectors, ok = local.encode_products(products)
         np.testing.assert_allclose(vectors, expected, atol=1e-5)  # the same pictures, by address or by file
         assert ok.tolist() == expected_ok.tolist() == [True, True, True, False, False]

@@ -297,6 +297,10 @@ def test_a_chain_of_slow_redirects_does_not_hold_a_download_past_its_deadline(tm
         assert open_picture(f"{base}/hop/6", timeout=1.0) is None
         assert sum(n for path, n in requests.items() if path.startswith("/hop/")) <= 4
         assert "/red.png" not in requests
+        # A redirect's own body is not waited for (it came a byte every 0.1 s, 10 s in all).
+        requests.clear()
+        assert open_picture(f"{base}/trickle", timeout=1.0) is not None
+        assert requests["/red.png"] == 1
 
 
 class _Delivered:

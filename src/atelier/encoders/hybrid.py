@@ -56,8 +56,9 @@ class HybridEncoder(Encoder):
         """Every block's (vectors, mask), in block order, fitting each first when ``fit``. The picture blocks
         read the pictures together (:func:`encode_pictures`): a picture given as an address is downloaded once
         for all of them."""
-        # Blocks that read their product's picture the standard way; one that encodes products its own way
-        # (an Encoder instance given as a part, say) is left to do so.
+        # Blocks that encode products the standard way (pictures, when they read them, then product_vectors):
+        # their pictures are read in one pass. One that overrides encode_products or fit_encode (a hybrid as a
+        # block) is left to do it its own way.
         standard = {
             n: e
             for n, e in self.encoders_.items()

@@ -228,6 +228,10 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
                 )
             new.deadline = deadline
             req.timeout = left  # what urllib opens the next hop with
+        if new is not None:
+            # urllib reads the redirect's body to the end before the next hop, with neither the deadline nor a
+            # size limit; closed, there is nothing left to read.
+            fp.close()
         return new
 
 

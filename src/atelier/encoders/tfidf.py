@@ -49,7 +49,10 @@ class TfidfEncoder(Encoder):
         self.fitted_ = True
         return self
 
-    def encode_products(self, products: pl.DataFrame) -> tuple[sp.csr_matrix, np.ndarray]:
+    def product_vectors(
+        self, products: pl.DataFrame, pictures: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[sp.csr_matrix, np.ndarray]:
+        """TF-IDF of the product texts beside the one-hot block of ``one_hot_fields``, L2-normalised."""
         self._check_fitted()
         blocks = []
         if hasattr(self.vectorizer_, "vocabulary_"):
