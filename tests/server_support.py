@@ -46,18 +46,22 @@ def until(check: Callable[[], T], seconds: float, what: str) -> T:
 
 @contextmanager
 def uvicorn_in_thread(
-    config: uvicorn.Config, start_seconds: float = 30, stop_seconds: float = 10
+    config: uvicorn.Config,
+    start_seconds: float = 30,
+    stop_seconds: float = 10,
+    *,
+    sockets: list[socket.socket] | None = None,
 ) -> Iterator[uvicorn.Server]:
-    """A uvicorn server for ``config`` in a background thread, yielded once it has started. Stopped on exit; the
-    test fails if it does not stop within ``stop_seconds``."""
+    """A uvicorn server for ``config`` (or on ``sockets`` already bound) in a background thread, yielded once it
+    has started. Stopped on exit; the test fails if it does not stop within ``stop_seconds``."""
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="test-server", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, name="test-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + start_seconds
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
-            raise RuntimeError(f"the server did not start on port {config.port} within {start_seconds} s")
+            raise RuntimeError(f"the server did not start within {start_seconds} s")
         time.sleep(0.05)
     try:
         yield server

@@ -241,12 +241,12 @@ def test_a_stopping_worker_answers_a_request_on_a_connection_it_had_just_accepte
     import uvicorn
 
     monkeypatch.setattr(serving, "SHUTDOWN_GRACE_SECONDS", 3.0)  # room for a slow machine
-    address = ("127.0.0.1", free_port())
-    config = uvicorn.Config(
-        _ok, host=address[0], port=address[1], http=serving.DrainingHttpProtocol, log_level="warning"
-    )
+    listener = socket.socket()  # bound here, so no other process can take the port before the server does
+    listener.bind(("127.0.0.1", 0))
+    address = listener.getsockname()
+    config = uvicorn.Config(_ok, http=serving.DrainingHttpProtocol, log_level="warning")
     with (
-        uvicorn_in_thread(config) as server,
+        uvicorn_in_thread(config, sockets=[listener]) as server,
         socket.create_connection(address, timeout=10) as late,
         socket.create_connection(address, timeout=10) as idle,
     ):

@@ -133,15 +133,14 @@ class ClipEncoder(Encoder):
         """Picture and/or text vectors by ``product_vector``; with "both", the normalised mean of those a
         product has (the towers share one space, so the mean sits between its picture and its words)."""
         self._check_fitted()
-        if self.product_vector == "image":
-            assert pictures is not None
+        assert (pictures is None) == (self.product_vector == "text"), "pictures are given when they are read"
+        if pictures is not None and self.product_vector == "image":
             return pictures
         texts = product_texts(products, self.text_fields)
         text_vectors = self.encode_texts(texts)
         has_text = np.array([bool(t.strip()) for t in texts], dtype=bool)
-        if self.product_vector == "text":
+        if pictures is None:
             return text_vectors, has_text
-        assert pictures is not None
         image_vectors, has_picture = pictures
         return l2_normalise(text_vectors + image_vectors), has_text | has_picture
 

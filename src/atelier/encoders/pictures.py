@@ -150,9 +150,8 @@ class _Hosts:
     def __init__(self, give_up_after: int, give_up_seconds: float) -> None:
         self.give_up_after = give_up_after
         self.give_up_seconds = give_up_seconds
-        self._failing: dict[
-            str, tuple[int, float]
-        ] = {}  # host -> (failures in a row, when the first of them was)
+        # host -> (failures in a row, when the first of them was)
+        self._failing: dict[str, tuple[int, float]] = {}
         self._given_up: set[str] = set()
         self._lock = threading.Lock()
 
@@ -218,20 +217,20 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         if not is_address(newurl):
             raise urllib.error.HTTPError(newurl, code, f"redirect to {newurl!r} refused", headers, fp)
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is None:
+            return None
+        # urllib reads the redirect's body to the end before the next hop, with neither the deadline nor a size
+        # limit; closed, there is nothing left to read.
+        fp.close()
         deadline = getattr(req, "deadline", None)
-        if new is not None and deadline is not None:
+        if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
-                fp.close()
                 raise TimeoutError(
                     f"{req.full_url}: the redirect to {newurl} came after the download's deadline"
                 )
             new.deadline = deadline
             req.timeout = left  # what urllib opens the next hop with
-        if new is not None:
-            # urllib reads the redirect's body to the end before the next hop, with neither the deadline nor a
-            # size limit; closed, there is nothing left to read.
-            fp.close()
         return new
 
 
