@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -12,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from atelier.errors import InputError
-from atelier.ingest._common import ChunkReader, InteractionWriter, SeenRows
+from atelier.ingest._common import ChunkReader, InteractionWriter, SeenRows, ingest_chunks
 from atelier.ingest.csvfile import ROW, CsvSource, Prefetch, read_all
-from atelier.ingest.report import FileCounts, Quarantine
+from atelier.ingest.report import FileCounts, IngestReport, Quarantine
 from atelier.ingest.twentytoo_products import _string_lists
 
 
@@ -115,6 +116,81 @@ def test_prefetch_reads_ahead_before_iteration_and_stops_when_closed():
     assert taken == [0, 1, 2, 3, 4]
     assert not prefetch._thread.is_alive()
     assert len(produced) <= 5 + 2 + 1  # what was taken, the queue, and the one item in hand
+
+
+def test_prefetch_with_depth_zero_hands_over_and_works_on_one_item_only():
+    produced: list[int] = []
+
+    def counted():
+        for i in range(10):
+            produced.append(i)
+            yield i
+
+    with Prefetch(counted(), depth=0) as prefetch:
+        items = iter(prefetch)
+        for taken in range(4):
+            assert next(items) == taken
+            time.sleep(0.05)  # room for the thread to run ahead, if it would
+            assert len(produced) <= taken + 2  # what was taken, and the one item in hand
+        assert list(items) == list(range(4, 10))
+    assert not prefetch._thread.is_alive()
+
+
+def test_prefetch_with_depth_zero_stops_when_closed_before_its_item_is_taken():
+    started = threading.Event()
+
+    def endless():
+        started.set()
+        yield from itertools.count()
+
+    prefetch = Prefetch(endless(), depth=0)
+    assert started.wait(timeout=10)
+    prefetch.close()
+    assert not prefetch._thread.is_alive()
+
+
+def _chunk_reader_of_numbers(tmp_path, n: int, files: int) -> ChunkReader:
+    """The numbers 0..n-1 in ``files`` files read one after the other (a chunk each: the files are small)."""
+    sources = []
+    for i, part in enumerate(np.array_split(np.arange(n), files)):
+        path = tmp_path / f"numbers{i}.csv"
+        pl.DataFrame({"a": [str(v) for v in part]}).write_csv(path)
+        sources.append(CsvSource(path, ["a"]))
+    return ChunkReader(sources, "test", read_ahead=0)
+
+
+def test_ingest_chunks_prepares_each_chunk_in_order_in_another_thread(tmp_path):
+    report, quarantine = IngestReport("test", str(tmp_path)), Quarantine(tmp_path)
+    prepared_in: set[str] = set()
+    handled: list[list[int]] = []
+
+    def prepare(rows: pl.DataFrame, path) -> list[int]:
+        prepared_in.add(threading.current_thread().name)
+        return rows["a"].cast(pl.Int64).to_list()
+
+    def handle(numbers: list[int], path, counts: FileCounts) -> None:
+        handled.append(numbers)
+        counts.keep(len(numbers))
+
+    with _chunk_reader_of_numbers(tmp_path, 25, files=5) as chunks:
+        ingest_chunks(chunks, "interactions", report, quarantine, handle, prepare)
+    assert handled == [list(range(i, i + 5)) for i in range(0, 25, 5)]
+    assert prepared_in == {"interactions-prepare"}
+    assert [f.rows_read for f in report.files] == [5] * 5 and all(f.reconciles for f in report.files)
+
+
+def test_ingest_chunks_raises_an_error_of_prepare_and_stops_its_threads(tmp_path):
+    report, quarantine = IngestReport("test", str(tmp_path)), Quarantine(tmp_path)
+
+    def prepare(rows: pl.DataFrame, path) -> None:
+        if rows["a"].cast(pl.Int64).max() >= 5:
+            raise RuntimeError("prepare failed")
+
+    chunks = _chunk_reader_of_numbers(tmp_path, 25, files=5)
+    with pytest.raises(RuntimeError, match="prepare failed"), chunks:
+        ingest_chunks(chunks, "interactions", report, quarantine, lambda *_: None, prepare)
+    names = {"interactions-prepare", "csv-prefetch"}
+    assert not [t for t in threading.enumerate() if t.name in names and t.is_alive()]
 
 
 def test_a_chunk_reader_stops_its_thread_when_the_reader_fails_midway(tmp_path):

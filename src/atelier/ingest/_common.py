@@ -50,11 +50,15 @@ class ChunkReader:
     on. Yields ``(source, chunk)``; shows a progress bar per file on a terminal. Use as a context manager.
     """
 
-    def __init__(self, sources: Sequence[CsvSource], label: str) -> None:
+    def __init__(self, sources: Sequence[CsvSource], label: str, read_ahead: int = 1) -> None:
+        """``read_ahead``: chunks read and waiting (see :class:`Prefetch`; 0 is a hand-over, one chunk less in
+        memory)."""
         self.sources = list(sources)
         self.label = label
         self._chunks = Prefetch(
-            ((source, chunk) for source in self.sources for chunk in source.chunks()), name="csv-prefetch"
+            ((source, chunk) for source in self.sources for chunk in source.chunks()),
+            depth=read_ahead,
+            name="csv-prefetch",
         )
 
     def __iter__(self) -> Iterator[tuple[CsvSource, Chunk]]:
@@ -78,18 +82,36 @@ def ingest_chunks(
     table: str,
     report: IngestReport,
     quarantine: Quarantine,
-    handle: Callable[[pl.DataFrame, Path, FileCounts], None],
+    handle: Callable[[Any, Path, FileCounts], None],
+    prepare: Callable[[pl.DataFrame, Path], Any] | None = None,
 ) -> None:
     """Every chunk of every file: counted as read, its malformed lines quarantined, its rows handed to
-    ``handle(rows, path, counts)``. Every file is in the report, in order, even one without a row."""
+    ``handle(rows, path, counts)``. Every file is in the report, in order, even one without a row.
+
+    With ``prepare``, ``handle`` gets ``prepare(rows, path)`` instead of the rows, and a worker thread runs
+    ``prepare`` on the next chunk while ``handle`` works on this one (both mostly in polars, which releases
+    the GIL, so on two cores they overlap). ``prepare`` sees the chunks one at a time, in order.
+    """
     counts = {source: report.file(source.path, table) for source in chunks.sources}
     if chunks.sources:
         # Every file's columns: a column only a later file has must not be cut from its quarantined rows.
         quarantine.declare(table, unique(c for source in chunks.sources for c in source.columns))
-    for source, chunk in chunks:
-        account_chunk(chunk, table, source.path, counts[source], quarantine)
-        if chunk.rows.height:
-            handle(chunk.rows, source.path, counts[source])
+    if prepare is None:
+        for source, chunk in chunks:
+            account_chunk(chunk, table, source.path, counts[source], quarantine)
+            if chunk.rows.height:
+                handle(chunk.rows, source.path, counts[source])
+        return
+    prepared = (
+        (source, chunk, prepare(chunk.rows, source.path) if chunk.rows.height else None)
+        for source, chunk in chunks
+    )
+    # A hand-over, not a queue: one chunk more in flight costs tens of MB, and the reader is ahead already.
+    with Prefetch(prepared, depth=0, name=f"{table}-prepare") as ready:
+        for source, chunk, work in ready:
+            account_chunk(chunk, table, source.path, counts[source], quarantine)
+            if work is not None:
+                handle(work, source.path, counts[source])
 
 
 def source_with_all_columns(

@@ -217,6 +217,9 @@ def read_all(source: CsvSource) -> tuple[pl.DataFrame, list[tuple[int | None, st
 class Prefetch(Generic[T]):
     """Items of an iterator produced in a background thread from the moment this is made, ``depth`` ahead.
 
+    ``depth`` items wait in a queue while the thread makes the next; with ``depth=0`` none waits: the thread
+    hands an item over and makes the next one while the consumer works on it (one item less in memory).
+
     Parsing (pyarrow) and cleaning (polars) both release the GIL, so on two cores reading the next chunk
     overlaps the work on the current one, and reading can start while the caller still prepares (cleans a
     catalogue, say). An error in the thread is raised where the item would have been; :meth:`close` stops the
@@ -226,7 +229,8 @@ class Prefetch(Generic[T]):
     _DONE = object()
 
     def __init__(self, items: Iterator[T], depth: int = 1, name: str = "prefetch") -> None:
-        self._queue: Queue = Queue(maxsize=depth)
+        self._handoff = depth == 0
+        self._queue: Queue = Queue(maxsize=max(depth, 1))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._produce, args=(items,), name=name, daemon=True)
         self._thread.start()
@@ -235,6 +239,8 @@ class Prefetch(Generic[T]):
         try:
             for item in items:
                 self._queue.put(item)
+                if self._handoff:
+                    self._queue.join()  # until the consumer has taken it
                 if self._stop.is_set():  # checked after each hand-over: close() frees a blocked put
                     return
         except BaseException as exc:  # handed to the consumer, which re-raises it
@@ -249,6 +255,7 @@ class Prefetch(Generic[T]):
     def __iter__(self) -> Iterator[T]:
         while True:
             item = self._queue.get()
+            self._queue.task_done()
             if item is self._DONE:
                 break
             if isinstance(item, BaseException):
@@ -262,6 +269,7 @@ class Prefetch(Generic[T]):
         while self._thread.is_alive():
             with suppress(Empty):  # a producer blocked on a full queue wakes up and sees the stop
                 self._queue.get(timeout=0.05)
+                self._queue.task_done()
 
     def __enter__(self) -> Prefetch[T]:
         return self

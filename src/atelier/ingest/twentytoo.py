@@ -28,7 +28,8 @@ def ingest(
     products_csv, *event_csvs = inputs
     catalogue, sources = products_source(products_csv), event_sources(event_csvs, settings.ingest)
     # The events are read from now on, in a thread, while the catalogue is cleaned (Python, per product).
-    with ChunkReader(sources, "events") as chunks:
+    # Handed over rather than queued: the events' own worker thread holds a chunk in flight already.
+    with ChunkReader(sources, "events", read_ahead=0) as chunks:
         products = read_products(catalogue, report, quarantine, images_folder(products_csv, settings.ingest))
         events = EventIngest(settings.ingest, products, out, report, quarantine)
         try:
