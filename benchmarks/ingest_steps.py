@@ -9,7 +9,8 @@ CPU-bound machine: what each step costs. To charge every step its own cost:
 - the ingest's stopwatch reads the process's CPU time instead of the wall clock, so work done in polars'
   threads is charged to the step that asked for it.
 
-Not charged to any step: finishing the Parquet file and writing the products and users tables (small).
+Not charged to any step: finishing the Parquet file, writing the products and users tables, and
+quarantining malformed CSV lines (small).
 
 It uses a sample written by ``benchmarks/ingest.py`` (``var/bench/sample-<N>``)::
 

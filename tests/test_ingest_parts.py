@@ -118,7 +118,32 @@ def test_prefetch_reads_ahead_before_iteration_and_stops_when_closed():
     assert len(produced) <= 5 + 2 + 1  # what was taken, the queue, and the one item in hand
 
 
-def test_prefetch_with_depth_zero_hands_over_and_works_on_one_item_only():
+def _until(check, what: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.005)
+
+
+def _within(seconds: float, work) -> None:
+    """Run ``work()`` and re-raise what it raised; fail instead of hanging when it takes longer than ``seconds``."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:
+            raised.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s"
+    if raised:
+        raise raised[0]
+
+
+def test_prefetch_with_depth_zero_makes_the_next_item_while_this_one_is_used_and_no_more():
     produced: list[int] = []
 
     def counted():
@@ -130,22 +155,19 @@ def test_prefetch_with_depth_zero_hands_over_and_works_on_one_item_only():
         items = iter(prefetch)
         for taken in range(4):
             assert next(items) == taken
-            time.sleep(0.05)  # room for the thread to run ahead, if it would
-            assert len(produced) <= taken + 2  # what was taken, and the one item in hand
+            _until(lambda n=taken + 2: len(produced) == n, "the next item was not made meanwhile")
+            time.sleep(0.05)  # room to run further ahead, as a queue would
+            assert len(produced) == taken + 2
         assert list(items) == list(range(4, 10))
     assert not prefetch._thread.is_alive()
 
 
 def test_prefetch_with_depth_zero_stops_when_closed_before_its_item_is_taken():
-    started = threading.Event()
-
-    def endless():
-        started.set()
-        yield from itertools.count()
-
-    prefetch = Prefetch(endless(), depth=0)
-    assert started.wait(timeout=10)
-    prefetch.close()
+    prefetch = Prefetch(itertools.count(), depth=0)
+    _until(lambda: prefetch._queue.unfinished_tasks, "nothing was handed over")
+    time.sleep(0.05)
+    assert prefetch._queue.qsize() == 1  # one item offered, and the thread waits for it to be taken
+    _within(10, prefetch.close)
     assert not prefetch._thread.is_alive()
 
 
@@ -172,25 +194,56 @@ def test_ingest_chunks_prepares_each_chunk_in_order_in_another_thread(tmp_path):
         handled.append(numbers)
         counts.keep(len(numbers))
 
-    with _chunk_reader_of_numbers(tmp_path, 25, files=5) as chunks:
-        ingest_chunks(chunks, "interactions", report, quarantine, handle, prepare)
+    def ingest() -> None:
+        with _chunk_reader_of_numbers(tmp_path, 25, files=5) as chunks:
+            ingest_chunks(chunks, "interactions", report, quarantine, handle, prepare)
+
+    _within(60, ingest)
     assert handled == [list(range(i, i + 5)) for i in range(0, 25, 5)]
     assert prepared_in == {"interactions-prepare"}
     assert [f.rows_read for f in report.files] == [5] * 5 and all(f.reconciles for f in report.files)
 
 
-def test_ingest_chunks_raises_an_error_of_prepare_and_stops_its_threads(tmp_path):
+def test_ingest_chunks_hands_on_what_prepare_returns_even_none(tmp_path):
     report, quarantine = IngestReport("test", str(tmp_path)), Quarantine(tmp_path)
+    handled = []
 
-    def prepare(rows: pl.DataFrame, path) -> None:
-        if rows["a"].cast(pl.Int64).max() >= 5:
-            raise RuntimeError("prepare failed")
+    def ingest() -> None:
+        with _chunk_reader_of_numbers(tmp_path, 10, files=2) as chunks:
+            ingest_chunks(
+                chunks, "t", report, quarantine, lambda work, *_: handled.append(work), lambda *_: None
+            )
 
-    chunks = _chunk_reader_of_numbers(tmp_path, 25, files=5)
-    with pytest.raises(RuntimeError, match="prepare failed"), chunks:
-        ingest_chunks(chunks, "interactions", report, quarantine, lambda *_: None, prepare)
-    names = {"interactions-prepare", "csv-prefetch"}
-    assert not [t for t in threading.enumerate() if t.name in names and t.is_alive()]
+    _within(60, ingest)
+    assert handled == [None, None]
+
+
+@pytest.mark.parametrize("failing", ["prepare", "handle"])
+def test_ingest_chunks_raises_an_error_of_either_stage_and_stops_its_threads(tmp_path, failing):
+    report, quarantine = IngestReport("test", str(tmp_path)), Quarantine(tmp_path)
+    before = set(threading.enumerate())
+    second_prepared = threading.Event()
+
+    def prepare(rows: pl.DataFrame, path) -> int:
+        if rows["a"].cast(pl.Int64).min() >= 5:
+            second_prepared.set()
+            if failing == "prepare":
+                raise RuntimeError("prepare failed")
+        return rows.height
+
+    def handle(n: int, path, counts: FileCounts) -> None:
+        # the worker has the second chunk ready and waits to hand it over
+        assert second_prepared.wait(10)
+        if failing == "handle":
+            raise RuntimeError("handle failed")
+
+    def ingest() -> None:
+        with _chunk_reader_of_numbers(tmp_path, 25, files=5) as chunks:
+            ingest_chunks(chunks, "interactions", report, quarantine, handle, prepare)
+
+    with pytest.raises(RuntimeError, match=f"{failing} failed"):
+        _within(60, ingest)
+    assert not [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
 
 
 def test_a_chunk_reader_stops_its_thread_when_the_reader_fails_midway(tmp_path):

@@ -110,7 +110,7 @@ def ingest_chunks(
     with Prefetch(prepared, depth=0, name=f"{table}-prepare") as ready:
         for source, chunk, work in ready:
             account_chunk(chunk, table, source.path, counts[source], quarantine)
-            if work is not None:
+            if chunk.rows.height:
                 handle(work, source.path, counts[source])
 
 

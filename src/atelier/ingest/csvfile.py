@@ -7,6 +7,7 @@ missing required column raises one InputError naming both.
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import threading
 from collections.abc import Iterator, Sequence
@@ -218,7 +219,8 @@ class Prefetch(Generic[T]):
     """Items of an iterator produced in a background thread from the moment this is made, ``depth`` ahead.
 
     ``depth`` items wait in a queue while the thread makes the next; with ``depth=0`` none waits: the thread
-    hands an item over and makes the next one while the consumer works on it (one item less in memory).
+    hands an item over and makes the next one while the consumer works on it (one item less in memory). The
+    thread runs in a copy of the context this is made in (a ``quiet()`` progress setting carries over).
 
     Parsing (pyarrow) and cleaning (polars) both release the GIL, so on two cores reading the next chunk
     overlaps the work on the current one, and reading can start while the caller still prepares (cleans a
@@ -229,10 +231,15 @@ class Prefetch(Generic[T]):
     _DONE = object()
 
     def __init__(self, items: Iterator[T], depth: int = 1, name: str = "prefetch") -> None:
+        if depth < 0:
+            raise ValueError(f"depth must be 0 or more, got {depth}")
         self._handoff = depth == 0
         self._queue: Queue = Queue(maxsize=max(depth, 1))
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, args=(items,), name=name, daemon=True)
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run, args=(self._produce, items), name=name, daemon=True
+        )
         self._thread.start()
 
     def _produce(self, items: Iterator[T]) -> None:
@@ -240,7 +247,7 @@ class Prefetch(Generic[T]):
             for item in items:
                 self._queue.put(item)
                 if self._handoff:
-                    self._queue.join()  # until the consumer has taken it
+                    self._wait_until_taken()
                 if self._stop.is_set():  # checked after each hand-over: close() frees a blocked put
                     return
         except BaseException as exc:  # handed to the consumer, which re-raises it
@@ -251,6 +258,14 @@ class Prefetch(Generic[T]):
             if close is not None:
                 close()  # a generator's open file is closed now, not when it is collected
         self._queue.put(self._DONE)
+
+    def _wait_until_taken(self) -> None:
+        # Queue.join() with an eye on close(): an interrupt between a get() and its task_done() must not
+        # leave this thread waiting for ever.
+        queue = self._queue
+        with queue.all_tasks_done:
+            while queue.unfinished_tasks and not self._stop.is_set():
+                queue.all_tasks_done.wait(0.05)
 
     def __iter__(self) -> Iterator[T]:
         while True:

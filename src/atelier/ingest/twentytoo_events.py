@@ -94,9 +94,10 @@ class EventIngest:
         ingest_chunks(chunks, "interactions", self.report, self.quarantine, self._settle, self._prepare)
 
     def _prepare(self, rows: pl.DataFrame, path: Path) -> _Prepared:
-        """Steps 1-2 for a chunk. Runs in a worker thread: it reads the settings and nothing else of ``self``."""
+        """Steps 1-2 for a chunk. Runs in a worker thread: of ``self`` it reads the settings and rules, asks
+        ``users`` for its queries (which read the settings only) and times itself on ``prepare_watch``."""
         watch = self.prepare_watch
-        watch.lap("wait for reader")
+        watch.lap("wait for the reader, or to hand over")
         s = self.settings
         rows = rows.with_columns(
             parse_timestamps(rows["event_time"], s.timestamp_formats).alias("_ts"),
@@ -243,7 +244,10 @@ class EventIngest:
             stats
             | {
                 "dedup_hash_bytes": self.seen.nbytes,
-                # each step timed in the thread that does it: the worker's, then the main thread's
-                "seconds_by_step": self.prepare_watch.to_dict() | self.watch.to_dict(),
+                # each step timed in the thread that does it; the two threads overlap
+                "seconds_by_step": {
+                    "worker thread": self.prepare_watch.to_dict(),
+                    "main thread": self.watch.to_dict(),
+                },
             }
         )
