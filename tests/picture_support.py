@@ -79,3 +79,15 @@ def count_downloads(monkeypatch) -> collections.Counter:
 
     monkeypatch.setattr(pictures, "_download", counted)
     return asked
+
+
+def give_up_quickly(monkeypatch, one_at_a_time: bool = True) -> None:
+    """No proxy (it would answer for a dead host), a host given up after 3 failures in a row however quick, and
+    with ``one_at_a_time`` one download at a time, so counts of downloads are exact."""
+    from atelier.encoders import pictures
+
+    monkeypatch.setenv("no_proxy", "*")
+    monkeypatch.setattr(pictures, "HOST_GIVE_UP_AFTER", 3)
+    monkeypatch.setattr(pictures, "HOST_GIVE_UP_SECONDS", 0.0)
+    if one_at_a_time:
+        monkeypatch.setattr(pictures, "DOWNLOAD_WORKERS", 1)

@@ -29,6 +29,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@contextmanager
+def loopback_listener() -> Iterator[socket.socket]:
+    """A TCP socket bound to a free port of 127.0.0.1, for a server started on it (``uvicorn_in_thread(sockets=)``):
+    bound here, no other process can take the port before the server has it. Closed on exit."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        yield listener
+
+
 def until(check: Callable[[], T], seconds: float, what: str) -> T:
     """The first truthy answer of ``check`` (tried every 0.2 s; a refused connection counts as no answer);
     fails the test with ``what`` after ``seconds``."""

@@ -22,7 +22,7 @@ from atelier.models import make_model
 from atelier.models.similar import SimilarStyles
 from clip_support import PROJECTION_DIM
 from evaluate_fixtures import tiny_dataset
-from picture_support import count_downloads, picture_server
+from picture_support import count_downloads, give_up_quickly, picture_server
 
 EMPTY = pl.DataFrame()
 
@@ -251,12 +251,7 @@ def test_clip_is_a_block_of_the_hybrid(pictures):
 def test_clip_downloads_pictures_like_the_other_image_encoders(tiny_clip, pictures, tmp_path, monkeypatch):
     """Pictures given as addresses go through the shared download pass: once per picture for a hybrid of clip
     and colour, and a dead host is given up instead of being asked for every product."""
-    from atelier.encoders import pictures as picture_reading
-
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setattr(picture_reading, "HOST_GIVE_UP_AFTER", 3)
-    monkeypatch.setattr(picture_reading, "HOST_GIVE_UP_SECONDS", 0.0)
-    monkeypatch.setattr(picture_reading, "DOWNLOAD_WORKERS", 1)  # one at a time: the counts below are exact
+    give_up_quickly(monkeypatch)
     asked = count_downloads(monkeypatch)
     for name in ("red", "blue"):
         shutil.copy(pictures[name], tmp_path / f"{name}.png")

@@ -23,7 +23,14 @@ from atelier.config import load_settings, with_section
 from atelier.engine import Engine
 from atelier.errors import InputError
 from atelier.store.sql import Store, events, sqlite_url
-from server_support import atelier_serve, free_port, until, uvicorn_in_thread, worker_pids
+from server_support import (
+    atelier_serve,
+    free_port,
+    loopback_listener,
+    until,
+    uvicorn_in_thread,
+    worker_pids,
+)
 
 
 class _Recording:
@@ -241,14 +248,12 @@ def test_a_stopping_worker_answers_a_request_on_a_connection_it_had_just_accepte
     import uvicorn
 
     monkeypatch.setattr(serving, "SHUTDOWN_GRACE_SECONDS", 3.0)  # room for a slow machine
-    listener = socket.socket()  # bound here, so no other process can take the port before the server does
-    listener.bind(("127.0.0.1", 0))
-    address = listener.getsockname()
     config = uvicorn.Config(_ok, http=serving.DrainingHttpProtocol, log_level="warning")
     with (
+        loopback_listener() as listener,
         uvicorn_in_thread(config, sockets=[listener]) as server,
-        socket.create_connection(address, timeout=10) as late,
-        socket.create_connection(address, timeout=10) as idle,
+        socket.create_connection(listener.getsockname(), timeout=10) as late,
+        socket.create_connection(listener.getsockname(), timeout=10) as idle,
     ):
         until(lambda: len(server.server_state.connections) == 2, 10, "the connections were not accepted")
         server.should_exit = True  # what SIGTERM does

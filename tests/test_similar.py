@@ -18,7 +18,7 @@ from atelier.errors import InputError
 from atelier.features.dataset import Dataset
 from atelier.index import AnnoyIndex, ExactIndex, HnswIndex
 from atelier.models.similar import SimilarStyles
-from picture_support import count_downloads, picture_server
+from picture_support import count_downloads, give_up_quickly, picture_server
 
 
 def picture(path, garment_rgb, background=(245, 245, 245)):
@@ -289,9 +289,8 @@ def test_a_chain_of_slow_redirects_does_not_hold_a_download_past_its_deadline(tm
 
     picture(tmp_path / "red.png", (200, 20, 20))
     with picture_server(tmp_path) as (base, requests):
-        assert (
-            open_picture(f"{base}/hop/1", timeout=5.0) is not None
-        )  # two slow hops within the time: followed
+        # two slow hops within the time: followed
+        assert open_picture(f"{base}/hop/1", timeout=5.0) is not None
         requests.clear()
         # Each hop takes 0.3 s: the deadline of 1 s ends the chain, where every hop used to get 1 s afresh.
         assert open_picture(f"{base}/hop/6", timeout=1.0) is None
@@ -316,10 +315,7 @@ def test_a_picture_host_that_never_answers_is_given_up_and_one_that_answers_is_n
     from atelier.encoders import pictures
 
     picture(tmp_path / "red.png", (200, 20, 20))
-    monkeypatch.setenv("no_proxy", "*")  # a proxy would answer for the dead host
-    monkeypatch.setattr(pictures, "HOST_GIVE_UP_AFTER", 3)
-    monkeypatch.setattr(pictures, "HOST_GIVE_UP_SECONDS", 0.0)
-    monkeypatch.setattr(pictures, "DOWNLOAD_WORKERS", 1)  # one download at a time: the counts below are exact
+    give_up_quickly(monkeypatch)
     asked = count_downloads(monkeypatch)
     with picture_server(tmp_path) as (base, _):
         live, dead = base.split("//")[1], "127.0.0.1:9"  # nothing listens on 9: refused at once
@@ -343,9 +339,8 @@ def test_a_picture_host_that_never_answers_is_given_up_and_one_that_answers_is_n
     hosts.answered("flaky")
     hosts.failed("flaky", OSError("reset"))
     assert hosts.still_tried("flaky")
-    patient = pictures._Hosts(
-        give_up_after=3, give_up_seconds=3600.0
-    )  # a blip of quick refusals is not enough
+    # a blip of quick refusals is not enough
+    patient = pictures._Hosts(give_up_after=3, give_up_seconds=3600.0)
     for _ in range(10):
         patient.failed("blip", OSError("refused"))
     assert patient.still_tried("blip")
@@ -354,9 +349,7 @@ def test_a_picture_host_that_never_answers_is_given_up_and_one_that_answers_is_n
 def test_eight_downloads_at_once_give_a_dead_host_up_once(tmp_path, monkeypatch, caplog):
     from atelier.encoders import pictures
 
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setattr(pictures, "HOST_GIVE_UP_AFTER", 3)
-    monkeypatch.setattr(pictures, "HOST_GIVE_UP_SECONDS", 0.0)
+    give_up_quickly(monkeypatch, one_at_a_time=False)
     asked = count_downloads(monkeypatch)
     sources = [f"http://127.0.0.1:9/p{i}.png" for i in range(50)]
     _, ok = pictures.encode_pictures({"seen": _Delivered()}, sources)["seen"]

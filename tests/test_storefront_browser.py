@@ -4,7 +4,6 @@ Personalized Picks. Screenshots of each step go to ``var/test-output/storefront/
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ from atelier.api import create_app
 from atelier.engine import Engine
 from atelier.store.sql import Store, sqlite_url
 from browser_support import chromium_page
-from server_support import uvicorn_in_thread
+from server_support import loopback_listener, uvicorn_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -30,13 +29,10 @@ SHOPPER = {"name": "Amira", "email": "amira.browser@example.com", "password": "c
 @contextmanager
 def serving(app) -> Iterator[str]:
     """``app`` served by uvicorn on a free loopback port in a background thread; its base URL. Stopped on exit."""
-    # The listening socket is bound here, so no other process can take the port before the server has it.
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        port = listener.getsockname()[1]
+    with loopback_listener() as listener:
         config = uvicorn.Config(app, log_level="warning")
         with uvicorn_in_thread(config, START_TIMEOUT_S, STOP_TIMEOUT_S, sockets=[listener]):
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
 def ids(page, grid: str) -> list[str]:

@@ -48,6 +48,7 @@ DOWNLOAD_WORKERS = 8  # downloads at once: they wait on the network, not on the 
 HOST_GIVE_UP_AFTER = 20
 HOST_GIVE_UP_SECONDS = 30.0
 MAX_PENDING_LOOKUPS = 32  # name lookups still running (hung) at once; beyond, a download fails at once
+_HOST_UNAVAILABLE = {502, 503, 504}  # bad gateway, unavailable, gateway timeout: nobody there to answer
 # What a failed download raises: a missing file, a timeout or refused connection (URLError is an OSError), a
 # server speaking broken HTTP, an address that is no address.
 _DOWNLOAD_ERRORS = (OSError, http.client.HTTPException, ValueError)
@@ -137,9 +138,6 @@ def _saved(source: str | None, path: Path, hosts: _Hosts, timeout: float = URL_T
     hosts.answered(host)
     path.write_bytes(body)  # but a full disk does: it would leave every later picture out, without a word
     return str(path)
-
-
-_HOST_UNAVAILABLE = {502, 503, 504}  # bad gateway, unavailable, gateway timeout
 
 
 class _Hosts:

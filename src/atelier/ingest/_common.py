@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from queue import Queue
 from typing import Any
@@ -97,17 +98,15 @@ def ingest_chunks(
         # Every file's columns: a column only a later file has must not be cut from its quarantined rows.
         quarantine.declare(table, unique(c for source in chunks.sources for c in source.columns))
     if prepare is None:
-        for source, chunk in chunks:
-            account_chunk(chunk, table, source.path, counts[source], quarantine)
-            if chunk.rows.height:
-                handle(chunk.rows, source.path, counts[source])
-        return
-    prepared = (
-        (source, chunk, prepare(chunk.rows, source.path) if chunk.rows.height else None)
-        for source, chunk in chunks
-    )
-    # A hand-over, not a queue: one chunk more in flight costs tens of MB, and the reader is ahead already.
-    with Prefetch(prepared, depth=0, name=f"{table}-prepare") as ready:
+        stage: Any = nullcontext((source, chunk, chunk.rows) for source, chunk in chunks)
+    else:
+        prepared = (
+            (source, chunk, prepare(chunk.rows, source.path) if chunk.rows.height else None)
+            for source, chunk in chunks
+        )
+        # A hand-over, not a queue: one chunk more in flight costs tens of MB, and the reader is ahead already.
+        stage = Prefetch(prepared, depth=0, name=f"{table}-prepare")
+    with stage as ready:
         for source, chunk, work in ready:
             account_chunk(chunk, table, source.path, counts[source], quarantine)
             if chunk.rows.height:
