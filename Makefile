@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+# The C source too: the editable install compiles it in place, and a changed one must be rebuilt.
+$(STAMP): pyproject.toml src/atelier/ingest/_scan.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from atelier.errors import InputError
-from atelier.ingest._common import ChunkReader, InteractionWriter, SeenRows, ingest_chunks
+from atelier.ingest._common import ChunkReader, InteractionWriter, ingest_chunks
 from atelier.ingest.csvfile import ROW, CsvSource, Prefetch, read_all
 from atelier.ingest.report import FileCounts, IngestReport, Quarantine
 from atelier.ingest.twentytoo_products import _string_lists
@@ -60,27 +60,6 @@ def test_empty_file_is_a_clear_error(tmp_path, content):
     path.write_text(content)
     with pytest.raises(InputError, match="empty file"):
         CsvSource(path, ["a"])
-
-
-@pytest.mark.parametrize("regrow_slice", [1 << 16, 3])
-def test_seen_rows_is_an_exact_set_through_collisions_and_growth(monkeypatch, regrow_slice):
-    monkeypatch.setattr(SeenRows, "_SLICE", regrow_slice)  # 3: the old table is re-inserted in many slices
-    seen = SeenRows(capacity=8)  # tiny: forces probing, collisions and several doublings
-    rng = np.random.default_rng(1)
-    added: list[np.ndarray] = []
-    for _ in range(20):
-        batch = np.unique(rng.integers(0, 2**64, size=500, dtype=np.uint64))
-        batch = batch[~seen.contains(batch)]
-        seen.add(batch)
-        added.append(batch)
-    everything = np.concatenate(added)
-    assert seen.contains(everything).all()
-    assert not seen.contains(rng.integers(0, 2**64, size=5_000, dtype=np.uint64)).any()
-    same_slot = np.array([3, 3 + 2**20, 3 + 2**21, 0], dtype=np.uint64)  # same low bits; 0 is special
-    fresh = SeenRows(capacity=16)
-    fresh.add(same_slot)
-    assert fresh.contains(same_slot).all()
-    assert not fresh.contains(np.array([4, 5], dtype=np.uint64)).any()
 
 
 def test_chunk_reader_yields_every_file_in_order_with_its_source(tmp_path):

@@ -23,6 +23,7 @@ from atelier.config import IngestSettings
 from atelier.ingest.columns import blank_to_null
 from atelier.ingest.csvfile import ROW, Chunk, CsvSource, Prefetch, read_all
 from atelier.ingest.report import FileCounts, IngestReport, Quarantine
+from atelier.ingest.scan import HashSet
 from atelier.progress import progress
 from atelier.schema import conform, empty
 from atelier.store.tables import table_path, write_table
@@ -233,83 +234,20 @@ def write_empty(out: Path, *tables: str) -> None:
 
 
 class SeenRows:
-    """The set of 64-bit hashes of the rows kept so far (exact-duplicate detection across chunks and files).
-
-    An open-addressing hash table in one NumPy array (linear probing, at most half full), probed for a whole
-    chunk at once: each lookup and insert costs O(chunk), however many rows came before, and memory is 16 bytes
-    per kept row at worst.
-    """
-
-    _EMPTY = np.uint64(0)
-    _SLICE = 1 << 16
+    """The 64-bit hashes of the rows kept so far, for exact-duplicate detection across chunks and files
+    (a :class:`~atelier.ingest.scan.HashSet`: O(chunk) per call however many rows came before, at most 16 bytes
+    per kept row)."""
 
     def __init__(self, capacity: int = 1 << 16) -> None:
-        self._table = np.zeros(capacity, dtype=np.uint64)
-        self._size = 0
-
-    @staticmethod
-    def _keys(hashes: np.ndarray) -> np.ndarray:
-        # 0 marks an empty slot, so a row whose hash is 0 is stored as 1 (a 1 in 2**64 chance of a false match).
-        keys = np.asarray(hashes, dtype=np.uint64)
-        return np.where(keys == 0, np.uint64(1), keys)
-
-    def contains(self, hashes: np.ndarray) -> np.ndarray:
-        """Which of ``hashes`` were added before."""
-        keys = self._keys(hashes)
-        mask = np.uint64(self._table.size - 1)
-        slot = (keys & mask).astype(np.int64)
-        found = np.zeros(keys.size, dtype=bool)
-        active = np.arange(keys.size)
-        while active.size:
-            stored = self._table[slot[active]]
-            hit = stored == keys[active]
-            found[active[hit]] = True
-            active = active[~hit & (stored != self._EMPTY)]
-            slot[active] = (slot[active] + 1) & int(mask)
-        return found
+        self._hashes = HashSet(capacity)
 
     def first_seen(self, hashes: pl.Series) -> np.ndarray:
         """Which rows are seen for the first time (not earlier in ``hashes``, nor in any earlier call); adds them."""
-        first = hashes.is_first_distinct().to_numpy() & ~self.contains(hashes.to_numpy())
-        self.add(hashes.filter(first).to_numpy())
-        return first
-
-    def add(self, hashes: np.ndarray) -> None:
-        """Add hashes that are distinct and not yet in the set."""
-        keys = self._keys(hashes)
-        if 2 * (self._size + keys.size) > self._table.size:
-            self._grow(2 * (self._size + keys.size))
-        self._insert(keys)
-        self._size += keys.size
-
-    def _grow(self, at_least: int) -> None:
-        old = self._table
-        capacity = old.size
-        while capacity < at_least:
-            capacity *= 2
-        self._table = np.zeros(capacity, dtype=np.uint64)
-        # Re-inserted a slice at a time: the probing arrays of one slice are small, so the peak while growing
-        # is the old table and the new one, not that plus several arrays as long as the old table.
-        for start in range(0, old.size, self._SLICE):
-            part = old[start : start + self._SLICE]
-            self._insert(part[part != self._EMPTY])
-
-    def _insert(self, keys: np.ndarray) -> None:
-        mask = self._table.size - 1
-        slot = (keys & np.uint64(mask)).astype(np.int64)
-        pending = np.arange(keys.size)
-        while pending.size:
-            free = pending[self._table[slot[pending]] == self._EMPTY]
-            # Keys probing the same free slot: the last write wins, reading back tells who got it.
-            self._table[slot[free]] = keys[free]
-            placed = np.zeros(keys.size, dtype=bool)
-            placed[free[self._table[slot[free]] == keys[free]]] = True
-            pending = pending[~placed[pending]]
-            slot[pending] = (slot[pending] + 1) & mask
+        return self._hashes.add_new(hashes.to_numpy())
 
     @property
     def nbytes(self) -> int:
-        return self._table.nbytes
+        return self._hashes.nbytes
 
 
 class InteractionWriter:

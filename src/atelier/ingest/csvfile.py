@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import csv
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
@@ -28,6 +28,8 @@ from atelier.errors import InputError
 ROW = "_row"  # record number in the file (the header is record 1), carried to the quarantine
 _BLOCK_BYTES = 1 << 22
 T = TypeVar("T")
+# Columns computed from a chunk's Arrow text columns (valid UTF-8, all large_string) before they become polars.
+Derive = Callable[[Mapping[str, pa.ChunkedArray]], Mapping[str, pl.Series]]
 
 
 @dataclass
@@ -44,6 +46,8 @@ class CsvSource:
 
     ``required`` columns must be in the header; ``optional`` ones are read when present and otherwise appear as
     null columns, so downstream code always sees the same columns. ``column_names`` reads a file without header.
+    ``derive`` adds columns computed from each chunk's Arrow columns (by compiled code that reads Arrow's
+    buffers, in the reading thread) to its frame.
     """
 
     def __init__(
@@ -54,8 +58,10 @@ class CsvSource:
         chunk_rows: int = 100_000,
         column_names: Sequence[str] | None = None,
         delimiter: str = ",",
+        derive: Derive | None = None,
     ) -> None:
         self.path = Path(path)
+        self.derive = derive
         self.required = list(required)
         self.optional = list(optional)
         self.chunk_rows = chunk_rows
@@ -163,7 +169,8 @@ class CsvSource:
                 data[name] = pa.nulls(n, pa.string())
         frame = pl.from_arrow(pa.table(data), rechunk=False)
         assert isinstance(frame, pl.DataFrame)
-        return frame.with_columns(pl.Series(ROW, numbers, dtype=pl.Int64))
+        derived = dict(self.derive(data)) if self.derive is not None else {}
+        return frame.with_columns(pl.Series(ROW, numbers, dtype=pl.Int64), **derived)
 
 
 @cache

@@ -1,7 +1,8 @@
 """TwentyToo event logs -> canonical ``interactions`` (streamed to Parquet) and observations for ``users``.
 
 Each file is read in chunks (``ingest.chunk_size`` rows). For every chunk, column-wise:
-1. timestamps and user ids are cleaned; every row feeds the user profile (answers, city, region, platform);
+1. the reading thread adds each row's rule, time and product ids (:class:`RowColumns`, compiled passes);
+   user ids are cleaned; every row feeds the user profile (answers, city, region, platform);
 2. rows whose (event_name, button_name) no rule maps are filtered out as ``event_not_of_interest``;
    steps 1-2 need nothing but the chunk: a worker thread does them (:meth:`EventIngest._prepare`) while the
    main thread settles the chunk before (:meth:`EventIngest._settle`), which needs the earlier chunks;
@@ -15,13 +16,16 @@ Each file is read in chunks (``ingest.chunk_size`` rows). For every chunk, colum
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from atelier.config import IngestSettings
+from atelier.ingest import scan
 from atelier.ingest._common import (
     REASON,
     ChunkReader,
@@ -30,13 +34,7 @@ from atelier.ingest._common import (
     ingest_chunks,
     quarantine_flagged,
 )
-from atelier.ingest.columns import (
-    blank_to_null,
-    interaction_rule_index,
-    parse_timestamps,
-    product_ids,
-    row_hash,
-)
+from atelier.ingest.columns import blank_to_null, parse_timestamps, product_ids, row_hash
 from atelier.ingest.csvfile import ROW, CsvSource
 from atelier.ingest.report import FileCounts, IngestReport, Quarantine, Stopwatch
 from atelier.ingest.users import UserAccumulator
@@ -48,7 +46,57 @@ RAW = REQUIRED + OPTIONAL
 
 def event_sources(paths: Sequence[Path], settings: IngestSettings) -> list[CsvSource]:
     """A reader per events file; every file and its header are checked here, before any work is done."""
-    return [CsvSource(p, REQUIRED, OPTIONAL, chunk_rows=settings.chunk_size) for p in paths]
+    derive = RowColumns(settings)
+    return [CsvSource(p, REQUIRED, OPTIONAL, chunk_rows=settings.chunk_size, derive=derive) for p in paths]
+
+
+class RowColumns:
+    """What each raw row says on its own, computed from the chunk's Arrow columns by the reading thread:
+
+    - ``_rule``: index of the interaction rule of (event_name, button_name); null for an event of no interest;
+    - ``_ts``: the event time (UTC, naive, microseconds); null where no configured format fits;
+    - ``_ids``: the lower-cased product ids in ``product_package`` of the rows of interest (empty otherwise).
+
+    The compiled passes of :mod:`atelier.ingest.scan` do the work where the settings allow (ISO times first
+    among the formats, a product-id pattern that is a run of one character class: the defaults); their polars
+    twins in :mod:`atelier.ingest.columns` do it otherwise, and for the times the fast path leaves.
+    """
+
+    def __init__(self, settings: IngestSettings) -> None:
+        self.rules = [(r.event, r.button) for r in settings.interaction_rules]
+        self.formats = list(settings.timestamp_formats)
+        self.pattern = settings.product_id_pattern
+        self.id_class = scan.run_class(self.pattern)
+
+    def __call__(self, columns: Mapping[str, pa.ChunkedArray]) -> dict[str, pl.Series]:
+        rule = scan.rule_index(columns["event_name"], columns["button_name"], self.rules)
+        return {
+            "_rule": _series(scan.arrow_array(rule, pa.int32(), valid=rule >= 0)),
+            "_ts": self._times(columns["event_time"]),
+            "_ids": self._ids(columns["product_package"], rule),
+        }
+
+    def _times(self, text: pa.ChunkedArray) -> pl.Series:
+        if not (self.formats and self.formats[0] == scan.ISO_SECONDS):
+            return parse_timestamps(_series(text), self.formats)
+        micros, state = scan.iso_timestamps(text)
+        times = _series(scan.arrow_array(micros, pa.timestamp("us"), valid=state == 1))
+        left = np.flatnonzero(state == 2)
+        if left.size:
+            times = times.scatter(left, parse_timestamps(_series(text).gather(left), self.formats))
+        return times
+
+    def _ids(self, package: pa.ChunkedArray, rule: np.ndarray) -> pl.Series:
+        if self.id_class is not None:
+            return _series(scan.find_ids(package, rule, *self.id_class))
+        found = _series(package).to_frame("p").select(product_ids(pl.col("p"), self.pattern))
+        return found.to_series().list.eval(pl.element().str.to_lowercase())
+
+
+def _series(values: pa.Array | pa.ChunkedArray) -> pl.Series:
+    series = pl.from_arrow(values, rechunk=False)
+    assert isinstance(series, pl.Series)
+    return series
 
 
 @dataclass
@@ -98,17 +146,8 @@ class EventIngest:
         ``users`` for its queries (which read the settings only) and times itself on ``prepare_watch``."""
         watch = self.prepare_watch
         watch.lap("wait for the reader, or to hand over")
-        s = self.settings
-        rows = rows.with_columns(
-            parse_timestamps(rows["event_time"], s.timestamp_formats).alias("_ts"),
-            blank_to_null(pl.col("User_ID")).alias("_user"),
-            _rule=interaction_rule_index(
-                pl.col("event_name").str.strip_chars(),
-                pl.col("button_name").str.strip_chars(),
-                [(r.event, r.button) for r in self.rules],
-            ),
-        )
-        watch.lap("times, users, rules")
+        rows = rows.with_columns(blank_to_null(pl.col("User_ID")).alias("_user"))
+        watch.lap("users")
         # Rows of interest, narrowed to what the rest needs (raw columns of rows to quarantine are fetched back
         # by record number), with a hash of the whole raw row for duplicate detection.
         interest = (
@@ -123,7 +162,7 @@ class EventIngest:
                 "event_name",
                 "button_name",
                 row_hash(RAW).alias("_hash"),
-                product_ids(pl.col("product_package"), s.product_id_pattern).alias("_ids"),
+                "_ids",
             )
         )
         summary, births, interest = pl.collect_all([*self.users.plans(rows.lazy(), path), interest])
@@ -158,13 +197,11 @@ class EventIngest:
         good = checked.filter(pl.col(REASON).is_null())
         catalogue = self.catalogue_ids.implode()
         # Nearly every row names one product: those are checked without exploding.
-        single = good.filter(pl.col("_n") == 1).with_columns(
-            _pid=pl.col("_ids").list.first().str.to_lowercase()
-        )
+        single = good.filter(pl.col("_n") == 1).with_columns(_pid=pl.col("_ids").list.first())
         multi = (
             good.filter(pl.col("_n") > 1)
             .explode("_ids", empty_as_null=False)
-            .with_columns(_pid=pl.col("_ids").str.to_lowercase())
+            .with_columns(_pid=pl.col("_ids"))
             .filter(pl.struct(ROW, "_pid").is_first_distinct())  # an id named twice in one package
         )
         single, multi, bad = pl.collect_all(

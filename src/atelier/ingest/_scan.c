@@ -1,0 +1,513 @@
+/* Compiled per-row passes of the event ingest, over Arrow large_string columns.
+ *
+ * polars runs each cleaning step as its own pass over a column (30-150 ns a row each); these do the steps that
+ * cost the most in one tight loop each, with the GIL released. Each is exact for the inputs it accepts and
+ * says so per row, so that the caller can hand anything unusual to the general (polars) path:
+ *
+ *   rule_index      (event_name, button_name) -> index of the most specific interaction rule, or -1;
+ *   iso_timestamps  "YYYY-MM-DD[ T]HH:MM:SS[Z]" -> microseconds since 1970 (other text is left to the caller);
+ *   find_runs       maximal runs of bytes of one ASCII class, at least N long (the ids of "[a-f0-9]{32,}"),
+ *                   lower-cased, as the offsets and values of an Arrow list<large_string>;
+ *   seen_insert     an open-addressing set of 64-bit hashes: which rows are new (exact-duplicate detection).
+ *
+ * A column is passed as a tuple (validity or None, offsets, data or None, offset, length): the buffers of a
+ * pyarrow LargeStringArray.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* -- columns ---------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    Py_buffer valid, offsets, data;
+    int has_valid, has_data;
+    const uint8_t *bits;
+    const int64_t *offs;
+    const char *bytes;
+    Py_ssize_t offset, length;
+} Column;
+
+static void column_release(Column *c) {
+    if (c->has_valid) PyBuffer_Release(&c->valid);
+    if (c->has_data) PyBuffer_Release(&c->data);
+    if (c->offs) PyBuffer_Release(&c->offsets);
+    c->has_valid = c->has_data = 0;
+    c->offs = NULL;
+}
+
+/* "O&" converter: fills a Column from (validity, offsets, data, offset, length). Returns Py_CLEANUP_SUPPORTED
+ * so that Python releases the buffers again when a later argument fails. */
+static int column_convert(PyObject *obj, void *out) {
+    Column *c = (Column *)out;
+    if (obj == NULL) {
+        column_release(c);
+        return 1;
+    }
+    PyObject *valid, *offsets, *data;
+    memset(c, 0, sizeof(*c));
+    if (!PyArg_ParseTuple(obj, "OOOnn", &valid, &offsets, &data, &c->offset, &c->length)) return 0;
+    if (c->offset < 0 || c->length < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative offset or length");
+        return 0;
+    }
+    if (PyObject_GetBuffer(offsets, &c->offsets, PyBUF_SIMPLE) < 0) return 0;
+    c->offs = (const int64_t *)c->offsets.buf;
+    if ((size_t)c->offsets.len < (size_t)(c->offset + c->length + 1) * sizeof(int64_t)) {
+        column_release(c);
+        PyErr_SetString(PyExc_ValueError, "offsets buffer too short for a large_string column");
+        return 0;
+    }
+    if (valid != Py_None) {
+        if (PyObject_GetBuffer(valid, &c->valid, PyBUF_SIMPLE) < 0) {
+            column_release(c);
+            return 0;
+        }
+        c->has_valid = 1;
+        c->bits = (const uint8_t *)c->valid.buf;
+        if (c->valid.len * 8 < c->offset + c->length) {
+            column_release(c);
+            PyErr_SetString(PyExc_ValueError, "validity buffer too short");
+            return 0;
+        }
+    }
+    if (data != Py_None) {
+        if (PyObject_GetBuffer(data, &c->data, PyBUF_SIMPLE) < 0) {
+            column_release(c);
+            return 0;
+        }
+        c->has_data = 1;
+        c->bytes = (const char *)c->data.buf;
+    }
+    int64_t last = c->length ? c->offs[c->offset + c->length] : 0;
+    int64_t first = c->length ? c->offs[c->offset] : 0;
+    if (first < 0 || last < first || last > (c->has_data ? (int64_t)c->data.len : 0)) {
+        column_release(c);
+        PyErr_SetString(PyExc_ValueError, "offsets point outside the data buffer");
+        return 0;
+    }
+    return Py_CLEANUP_SUPPORTED;
+}
+
+/* Value i: its bytes in [*start, *end); returns 0 when it is null. */
+static inline int column_value(const Column *c, Py_ssize_t i, const char **start, const char **end) {
+    Py_ssize_t j = c->offset + i;
+    if (c->bits && !(c->bits[j >> 3] & (1u << (j & 7)))) return 0;
+    *start = c->bytes + c->offs[j];
+    *end = c->bytes + c->offs[j + 1];
+    return 1;
+}
+
+static int writable(PyObject *obj, Py_buffer *view, Py_ssize_t items, Py_ssize_t item_size, const char *what) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_WRITABLE) < 0) return 0;
+    if (view->len < items * item_size) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_ValueError, "%s: buffer of %zd bytes, need %zd", what, view->len, items * item_size);
+        return 0;
+    }
+    return 1;
+}
+
+/* -- Unicode whitespace (what polars' strip_chars() removes: Rust's char::is_whitespace) ---------------------- */
+
+/* Length of the whitespace character starting at s (0: none). */
+static inline int ws_at(const unsigned char *s, const unsigned char *end) {
+    unsigned char b = s[0];
+    if (b == ' ' || (b >= 0x09 && b <= 0x0D)) return 1;
+    if (b == 0xC2 && end - s >= 2 && (s[1] == 0x85 || s[1] == 0xA0)) return 2;
+    if (end - s >= 3) {
+        if (b == 0xE1 && s[1] == 0x9A && s[2] == 0x80) return 3;                         /* U+1680 */
+        if (b == 0xE2 && s[1] == 0x80 &&
+            ((s[2] >= 0x80 && s[2] <= 0x8A) || s[2] == 0xA8 || s[2] == 0xA9 || s[2] == 0xAF))
+            return 3;                                                    /* U+2000-200A, 2028, 2029, 202F */
+        if (b == 0xE2 && s[1] == 0x81 && s[2] == 0x9F) return 3;                         /* U+205F */
+        if (b == 0xE3 && s[1] == 0x80 && s[2] == 0x80) return 3;                         /* U+3000 */
+    }
+    return 0;
+}
+
+/* Length of the whitespace character ending just before end (0: none). */
+static inline int ws_before(const unsigned char *start, const unsigned char *end) {
+    Py_ssize_t n = end - start;
+    unsigned char b = end[-1];
+    if (b == ' ' || (b >= 0x09 && b <= 0x0D)) return 1;
+    if (n >= 2 && end[-2] == 0xC2 && (b == 0x85 || b == 0xA0)) return 2;
+    if (n >= 3 && ws_at(end - 3, end) == 3) return 3;
+    return 0;
+}
+
+static inline void strip(const char **start, const char **end) {
+    const unsigned char *s = (const unsigned char *)*start, *e = (const unsigned char *)*end;
+    int k;
+    while (s < e && (k = ws_at(s, e)) > 0) s += k;
+    while (e > s && (k = ws_before(s, e)) > 0) e -= k;
+    *start = (const char *)s;
+    *end = (const char *)e;
+}
+
+/* -- rule_index ------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *event, *button;
+    Py_ssize_t event_len, button_len;
+    int kind; /* 0 exact pair, 1 any event with this button, 2 this event with any button, 3 none */
+} Rule;
+
+static inline int same(const char *a, Py_ssize_t a_len, const char *b, Py_ssize_t b_len) {
+    return a_len == b_len && (a_len == 0 || memcmp(a, b, (size_t)a_len) == 0);
+}
+
+PyDoc_STRVAR(rule_index_doc,
+"rule_index(event, button, rules, out) -> None\n\n"
+"For each row, the index of the rule matching the stripped (event, button), most specific first: an exact pair\n"
+"(a null value compares as ''), then any event with that button, then that event with any button; -1 where none\n"
+"matches. Among equal rules the last wins. ``rules``: a sequence of (event bytes, button bytes, kind) with kind 0\n"
+"(exact), 1 (any event), 2 (any button) or 3 (never matches). ``out``: a writable int32 buffer of the rows' length.");
+
+static PyObject *rule_index(PyObject *self, PyObject *args) {
+    Column event = {0}, button = {0};
+    PyObject *rules_obj, *out_obj;
+    if (!PyArg_ParseTuple(args, "O&O&OO", column_convert, &event, column_convert, &button, &rules_obj, &out_obj))
+        return NULL;
+    PyObject *result = NULL, *rules_seq = NULL;
+    Rule *rules = NULL;
+    Py_buffer out = {0};
+    int have_out = 0;
+    Py_ssize_t n = event.length;
+    if (button.length != n) {
+        PyErr_SetString(PyExc_ValueError, "event and button columns differ in length");
+        goto done;
+    }
+    rules_seq = PySequence_Fast(rules_obj, "rules must be a sequence");
+    if (!rules_seq) goto done;
+    Py_ssize_t n_rules = PySequence_Fast_GET_SIZE(rules_seq);
+    rules = PyMem_Calloc((size_t)(n_rules ? n_rules : 1), sizeof(Rule));
+    if (!rules) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t r = 0; r < n_rules; r++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(rules_seq, r);
+        Rule *rule = &rules[r];
+        /* The bytes objects stay alive in rules_obj for the whole call. */
+        if (!PyArg_ParseTuple(item, "y#y#i", &rule->event, &rule->event_len, &rule->button, &rule->button_len,
+                              &rule->kind))
+            goto done;
+        if (rule->kind < 0 || rule->kind > 3) {
+            PyErr_SetString(PyExc_ValueError, "rule kind must be 0, 1, 2 or 3");
+            goto done;
+        }
+    }
+    if (!writable(out_obj, &out, n, sizeof(int32_t), "out")) goto done;
+    have_out = 1;
+    int32_t *dst = (int32_t *)out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *es = "", *ee = es, *bs = "", *be = bs;
+        int has_e = column_value(&event, i, &es, &ee);
+        int has_b = column_value(&button, i, &bs, &be);
+        if (has_e) strip(&es, &ee);
+        if (has_b) strip(&bs, &be);
+        int32_t found = -1;
+        for (int kind = 0; kind <= 2 && found < 0; kind++) {
+            if ((kind == 1 && !has_b) || (kind == 2 && !has_e)) continue;
+            for (Py_ssize_t r = n_rules - 1; r >= 0; r--) {
+                const Rule *rule = &rules[r];
+                if (rule->kind != kind) continue;
+                if (kind != 2 && !same(bs, be - bs, rule->button, rule->button_len)) continue;
+                if (kind != 1 && !same(es, ee - es, rule->event, rule->event_len)) continue;
+                found = (int32_t)r;
+                break;
+            }
+        }
+        dst[i] = found;
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    if (have_out) PyBuffer_Release(&out);
+    PyMem_Free(rules);
+    Py_XDECREF(rules_seq);
+    column_release(&event);
+    column_release(&button);
+    return result;
+}
+
+/* -- iso_timestamps --------------------------------------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
+static inline int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static inline int digits(const unsigned char *s, int n, int *value) {
+    int v = 0;
+    for (int k = 0; k < n; k++) {
+        unsigned d = (unsigned)s[k] - '0';
+        if (d > 9) return 0;
+        v = v * 10 + (int)d;
+    }
+    *value = v;
+    return 1;
+}
+
+/* 1 and the time when s is exactly "YYYY-MM-DD HH:MM:SS" (or "T" for the space, an optional final "Z") and a
+ * real calendar time of years 1-9999 with seconds 0-59; 0 for anything else. */
+static inline int parse_iso(const unsigned char *s, Py_ssize_t n, int64_t *micros) {
+    static const int month_days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (n == 20 && s[19] == 'Z') n = 19;
+    if (n != 19 || s[4] != '-' || s[7] != '-' || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' || s[16] != ':')
+        return 0;
+    int y, mo, d, h, mi, sec;
+    if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) || !digits(s + 11, 2, &h) ||
+        !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &sec))
+        return 0;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59) return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > month_days[mo - 1] + (mo == 2 && leap)) return 0;
+    int64_t seconds = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    *micros = seconds * 1000000;
+    return 1;
+}
+
+PyDoc_STRVAR(iso_timestamps_doc,
+"iso_timestamps(text, out, state) -> int\n\n"
+"Parse each value that is exactly 'YYYY-MM-DD HH:MM:SS' ('T' for the space and a final 'Z' allowed) into\n"
+"microseconds since 1970 (int64 ``out``). ``state`` (uint8) gets 0 for a null value, 1 for a parsed one and 2\n"
+"for text left to the caller (any other layout, an impossible date, a leap second). Returns how many are 2.");
+
+static PyObject *iso_timestamps(PyObject *self, PyObject *args) {
+    Column text = {0};
+    PyObject *out_obj, *state_obj;
+    if (!PyArg_ParseTuple(args, "O&OO", column_convert, &text, &out_obj, &state_obj)) return NULL;
+    Py_buffer out = {0}, state = {0};
+    PyObject *result = NULL;
+    Py_ssize_t n = text.length, left = 0;
+    if (!writable(out_obj, &out, n, sizeof(int64_t), "out")) goto done;
+    if (!writable(state_obj, &state, n, 1, "state")) {
+        PyBuffer_Release(&out);
+        goto done;
+    }
+    int64_t *dst = (int64_t *)out.buf;
+    uint8_t *st = (uint8_t *)state.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *s, *e;
+        if (!column_value(&text, i, &s, &e)) {
+            st[i] = 0;
+            dst[i] = 0;
+        } else if (parse_iso((const unsigned char *)s, e - s, &dst[i])) {
+            st[i] = 1;
+        } else {
+            st[i] = 2;
+            dst[i] = 0;
+            left++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&state);
+    result = PyLong_FromSsize_t(left);
+done:
+    column_release(&text);
+    return result;
+}
+
+/* -- find_runs -------------------------------------------------------------------------------------------- */
+
+PyDoc_STRVAR(find_runs_doc,
+"find_runs(text, rows, member, min_len, list_offsets, value_offsets, values) -> (n_values, n_bytes)\n\n"
+"The maximal runs of bytes in ``member`` (256 bytes, non-zero for a byte of the class; ASCII only) at least\n"
+"``min_len`` long in each value whose ``rows`` entry (int32) is >= 0, lower-cased: what the regex\n"
+"'[class]{min_len,}' finds. Written as an Arrow list<large_string>: ``list_offsets`` (int64, rows + 1),\n"
+"``value_offsets`` (int64) and ``values`` (bytes), whose sizes the caller bounds (see scan.py).");
+
+static PyObject *find_runs(PyObject *self, PyObject *args) {
+    Column text = {0};
+    PyObject *rows_obj, *member_obj, *lists_obj, *voffs_obj, *values_obj;
+    Py_ssize_t min_len;
+    if (!PyArg_ParseTuple(args, "O&OOnOOO", column_convert, &text, &rows_obj, &member_obj, &min_len, &lists_obj,
+                          &voffs_obj, &values_obj))
+        return NULL;
+    Py_buffer rows = {0}, member = {0}, lists = {0}, voffs = {0}, values = {0};
+    int got = 0;
+    PyObject *result = NULL;
+    Py_ssize_t n = text.length;
+    if (min_len < 1) {
+        PyErr_SetString(PyExc_ValueError, "min_len must be at least 1");
+        goto done;
+    }
+    if (PyObject_GetBuffer(rows_obj, &rows, PyBUF_SIMPLE) < 0) goto done;
+    got = 1;
+    if (rows.len < n * (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_SetString(PyExc_ValueError, "rows: buffer too short");
+        goto done;
+    }
+    if (PyObject_GetBuffer(member_obj, &member, PyBUF_SIMPLE) < 0) goto done;
+    got = 2;
+    if (member.len != 256) {
+        PyErr_SetString(PyExc_ValueError, "member must be 256 bytes");
+        goto done;
+    }
+    if (!writable(lists_obj, &lists, n + 1, sizeof(int64_t), "list_offsets")) goto done;
+    got = 3;
+    if (PyObject_GetBuffer(voffs_obj, &voffs, PyBUF_WRITABLE) < 0) goto done;
+    got = 4;
+    if (PyObject_GetBuffer(values_obj, &values, PyBUF_WRITABLE) < 0) goto done;
+    got = 5;
+    {
+        const int32_t *wanted = (const int32_t *)rows.buf;
+        const unsigned char *in_class = (const unsigned char *)member.buf;
+        int64_t *list_offsets = (int64_t *)lists.buf, *value_offsets = (int64_t *)voffs.buf;
+        unsigned char *out = (unsigned char *)values.buf;
+        Py_ssize_t max_values = voffs.len / (Py_ssize_t)sizeof(int64_t) - 1, max_bytes = values.len;
+        Py_ssize_t n_values = 0, n_bytes = 0;
+        int overflow = 0;
+        if (max_values < 0) overflow = 1;
+        else value_offsets[0] = 0;
+        list_offsets[0] = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n && !overflow; i++) {
+            const char *s, *e;
+            if (wanted[i] >= 0 && column_value(&text, i, &s, &e)) {
+                const unsigned char *p = (const unsigned char *)s, *end = (const unsigned char *)e;
+                /* Skip ahead min_len bytes at a time: when the last byte of the window is outside the class,
+                 * no long enough run can start in the window. Invariant: p is the start or follows a byte
+                 * outside the class. */
+                while (end - p >= min_len) {
+                    const unsigned char *last = p + min_len - 1;
+                    if (!in_class[*last]) {
+                        p = last + 1;
+                        continue;
+                    }
+                    const unsigned char *run = last, *stop = last + 1;
+                    while (run > p && in_class[run[-1]]) run--;
+                    while (stop < end && in_class[*stop]) stop++;
+                    Py_ssize_t len = stop - run;
+                    p = stop < end ? stop + 1 : end; /* *stop is outside the class */
+                    if (len < min_len) continue;
+                    if (n_values >= max_values || n_bytes + len > max_bytes) {
+                        overflow = 1;
+                        break;
+                    }
+                    for (Py_ssize_t k = 0; k < len; k++) {
+                        unsigned char c = run[k];
+                        out[n_bytes + k] = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+                    }
+                    n_bytes += len;
+                    value_offsets[++n_values] = n_bytes;
+                }
+            }
+            list_offsets[i + 1] = n_values;
+        }
+        Py_END_ALLOW_THREADS
+        if (overflow) {
+            PyErr_SetString(PyExc_ValueError, "find_runs: output buffers too small");
+            goto done;
+        }
+        result = Py_BuildValue("nn", n_values, n_bytes);
+    }
+done:
+    if (got >= 5) PyBuffer_Release(&values);
+    if (got >= 4) PyBuffer_Release(&voffs);
+    if (got >= 3) PyBuffer_Release(&lists);
+    if (got >= 2) PyBuffer_Release(&member);
+    if (got >= 1) PyBuffer_Release(&rows);
+    column_release(&text);
+    return result;
+}
+
+/* -- seen_insert ------------------------------------------------------------------------------------------ */
+
+PyDoc_STRVAR(seen_insert_doc,
+"seen_insert(table, used, keys, first) -> int\n\n"
+"Open addressing with linear probing over ``table`` (uint64, a power of two long, 0 = empty slot): each key of\n"
+"``keys`` (uint64, none 0) not in the table is added and marked 1 in ``first`` (uint8), a key already there\n"
+"(added before, or earlier in ``keys``) is marked 0. ``used``: the keys in the table now. Returns the number\n"
+"added. The caller makes room first: the call fails when the table would become more than half full.");
+
+static PyObject *seen_insert(PyObject *self, PyObject *args) {
+    PyObject *table_obj, *keys_obj, *first_obj;
+    Py_ssize_t used;
+    if (!PyArg_ParseTuple(args, "OnOO", &table_obj, &used, &keys_obj, &first_obj)) return NULL;
+    Py_buffer table = {0}, keys = {0}, first = {0};
+    if (PyObject_GetBuffer(table_obj, &table, PyBUF_WRITABLE) < 0) return NULL;
+    if (PyObject_GetBuffer(keys_obj, &keys, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&table);
+        return NULL;
+    }
+    Py_ssize_t n = keys.len / (Py_ssize_t)sizeof(uint64_t);
+    Py_ssize_t capacity = table.len / (Py_ssize_t)sizeof(uint64_t);
+    PyObject *result = NULL;
+    if (capacity < 1 || (capacity & (capacity - 1)) != 0) {
+        PyErr_SetString(PyExc_ValueError, "table length must be a power of two");
+        goto done;
+    }
+    if (!writable(first_obj, &first, n, 1, "first")) goto done;
+    {
+        uint64_t *slots = (uint64_t *)table.buf;
+        const uint64_t *k = (const uint64_t *)keys.buf;
+        uint8_t *is_first = (uint8_t *)first.buf;
+        uint64_t mask = (uint64_t)capacity - 1;
+        Py_ssize_t added = 0;
+        int bad_key = 0, full = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++) {
+            uint64_t key = k[i];
+            if (key == 0) {
+                bad_key = 1;
+                break;
+            }
+            /* The low bits of a good hash are as random as the high ones; mix anyway, cheaply, for weak ones. */
+            uint64_t slot = (key ^ (key >> 29)) & mask;
+            while (slots[slot] != 0 && slots[slot] != key) slot = (slot + 1) & mask;
+            if (slots[slot] == key) {
+                is_first[i] = 0;
+                continue;
+            }
+            if (2 * (used + 1) > capacity) {
+                full = 1;
+                break;
+            }
+            slots[slot] = key;
+            is_first[i] = 1;
+            used++;
+            added++;
+        }
+        Py_END_ALLOW_THREADS
+        if (bad_key) PyErr_SetString(PyExc_ValueError, "key 0 marks an empty slot and cannot be stored");
+        else if (full) PyErr_SetString(PyExc_ValueError, "table more than half full: grow it first");
+        else result = PyLong_FromSsize_t(added);
+    }
+    PyBuffer_Release(&first);
+done:
+    PyBuffer_Release(&keys);
+    PyBuffer_Release(&table);
+    return result;
+}
+
+/* -- module ----------------------------------------------------------------------------------------------- */
+
+static PyMethodDef methods[] = {
+    {"rule_index", rule_index, METH_VARARGS, rule_index_doc},
+    {"iso_timestamps", iso_timestamps, METH_VARARGS, iso_timestamps_doc},
+    {"find_runs", find_runs, METH_VARARGS, find_runs_doc},
+    {"seen_insert", seen_insert, METH_VARARGS, seen_insert_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_scan",
+    .m_doc = "Compiled per-row passes of the event ingest (see scan.py).",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__scan(void) { return PyModule_Create(&module); }

@@ -1,0 +1,182 @@
+"""Compiled fast paths of the event ingest, over the Arrow columns the CSV reader makes.
+
+Each polars step of the event path is a pass over a column costing 30-150 ns a row; the costliest ones run here
+as one C loop each (``_scan.c``, built at install), with the GIL released so they overlap the other threads:
+
+- :func:`rule_index`: which interaction rule an (event_name, button_name) pair falls under;
+- :func:`iso_timestamps`: event times written "YYYY-MM-DD HH:MM:SS" (or with "T" and "Z"), the common case,
+  with anything else left to :func:`atelier.ingest.columns.parse_timestamps`;
+- :func:`find_ids`: the product ids in ``product_package`` for patterns of the form ``[class]{n,}``;
+- :class:`HashSet`: the 64-bit row hashes seen so far (exact duplicates across chunks and files).
+
+Each does exactly what its polars twin in :mod:`atelier.ingest.columns` does (tests compare them on the same
+inputs); where a setting is outside what a kernel handles (another timestamp format first, a product-id
+pattern that is not a run of one character class), the caller uses the polars twin.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from atelier.ingest import _scan
+
+# The timestamp layout iso_timestamps reads: used when it is the first of the configured formats.
+ISO_SECONDS = "%Y-%m-%d %H:%M:%S"
+
+Column = pa.Array | pa.ChunkedArray
+
+
+def arrow_array(values: np.ndarray, type: pa.DataType, valid: np.ndarray | None = None) -> pa.Array:
+    """A fixed-width Arrow array over ``values`` (no copy), null where ``valid`` is False.
+
+    Made from buffers, not with ``pa.array``, which imports pandas (about 0.3 s) the first time it is called.
+    """
+    values = np.ascontiguousarray(values)
+    validity = None
+    if valid is not None and not valid.all():
+        validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(type, len(values), [validity, pa.py_buffer(values)])
+
+
+def _large_strings(column: Column) -> list[pa.Array]:
+    """The column's chunks as large_string arrays (what the CSV reader makes; anything else is cast)."""
+    chunks = list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
+    return [c if c.type == pa.large_string() else c.cast(pa.large_string()) for c in chunks]
+
+
+def _buffers(array: pa.Array) -> tuple:
+    """The (validity, offsets, data, offset, length) tuple the kernels read a large_string array from."""
+    validity, offsets, data = array.buffers()
+    return (validity if array.null_count else None), offsets, data, array.offset, len(array)
+
+
+def _spans(chunks: list[pa.Array]) -> list[tuple[int, int]]:
+    """(start, stop) row positions of each chunk in the whole column."""
+    stops = np.cumsum([len(c) for c in chunks], dtype=np.int64)
+    return [(int(stop) - len(c), int(stop)) for c, stop in zip(chunks, stops, strict=True)]
+
+
+def rule_index(
+    event: Column, button: Column, rules: Sequence[tuple[str, str]], any_value: str = "*"
+) -> np.ndarray:
+    """Index of the most specific rule matching each stripped (event, button) pair, -1 where none does (int32).
+
+    The twin of :func:`atelier.ingest.columns.interaction_rule_index`: the exact pair first (a null compares as
+    ""), then any event with that button, then that event with any button; among equal rules the last wins; a
+    rule of ``any_value`` for both never matches.
+    """
+    table = []
+    for event_name, button_name in rules:
+        kind = 0
+        if event_name == any_value:
+            kind = 3 if button_name == any_value else 1
+        elif button_name == any_value:
+            kind = 2
+        table.append((event_name.encode(), button_name.encode(), kind))
+    events, buttons = _large_strings(event), _large_strings(button)
+    if [len(c) for c in buttons] != [len(c) for c in events]:
+        buttons = _large_strings(pa.chunked_array(buttons, pa.large_string()).combine_chunks())
+        events = _large_strings(pa.chunked_array(events, pa.large_string()).combine_chunks())
+    out = np.empty(sum(len(c) for c in events), dtype=np.int32)
+    for (start, stop), e, b in zip(_spans(events), events, buttons, strict=True):
+        _scan.rule_index(_buffers(e), _buffers(b), table, out[start:stop])
+    return out
+
+
+def iso_timestamps(text: Column) -> tuple[np.ndarray, np.ndarray]:
+    """Microseconds since 1970 (int64) and a state per value: 0 null, 1 parsed, 2 left to the general parser.
+
+    Parsed are exactly the values :func:`atelier.ingest.columns.parse_timestamps` reads with ``ISO_SECONDS`` as
+    its first format: that layout, "T" for the space and a final "Z" allowed, of a real calendar date and a time
+    with seconds 0-59. Anything else (other layouts, spaces around the text, impossible dates) gets state 2.
+    """
+    chunks = _large_strings(text)
+    n = sum(len(c) for c in chunks)
+    micros, state = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.uint8)
+    for (start, stop), part in zip(_spans(chunks), chunks, strict=True):
+        _scan.iso_timestamps(_buffers(part), micros[start:stop], state[start:stop])
+    return micros, state
+
+
+# "[class]{n,}": a character class of ASCII letters, digits, '_' and ranges of them, at least n long.
+_RUN_PATTERN = re.compile(r"\[((?:[A-Za-z0-9_](?:-[A-Za-z0-9_])?)+)\]\{(\d+),\}")
+
+
+def run_class(pattern: str) -> tuple[bytes, int] | None:
+    """The byte class (a 256-byte membership table) and minimum length of a pattern ``[class]{n,}``, or None
+    for any other pattern (then the regex runs instead)."""
+    match = _RUN_PATTERN.fullmatch(pattern)
+    if match is None or int(match.group(2)) < 1:
+        return None
+    member = bytearray(256)
+    for first, last in re.findall(r"([A-Za-z0-9_])(?:-([A-Za-z0-9_]))?", match.group(1)):
+        low, high = ord(first), ord(last or first)
+        if high < low:
+            return None  # "[z-a]": the regex engine says what is wrong with it
+        member[low : high + 1] = b"\x01" * (high + 1 - low)
+    return bytes(member), int(match.group(2))
+
+
+def find_ids(text: Column, wanted: np.ndarray, member: bytes, min_len: int) -> pa.ChunkedArray:
+    """Per row, the lower-cased ids in ``text``: the maximal runs of ``member`` bytes at least ``min_len`` long,
+    which is what ``str.extract_all('[class]{n,}')`` finds, in order. Rows where ``wanted`` is negative, and
+    nulls, get an empty list. A list<large_string> column aligned with ``text``."""
+    lists = []
+    chunks = _large_strings(text)
+    for (start, stop), part in zip(_spans(chunks), chunks, strict=True):
+        n = stop - start
+        rows = np.ascontiguousarray(wanted[start:stop], dtype=np.int32)
+        offsets = np.frombuffer(part.buffers()[1], dtype=np.int64)[part.offset : part.offset + n + 1]
+        span = int(offsets[-1] - offsets[0]) if n else 0  # every id is a slice of this text
+        list_offsets = np.empty(n + 1, dtype=np.int64)
+        value_offsets = np.empty(span // min_len + 1, dtype=np.int64)
+        values = np.empty(max(span, 1), dtype=np.uint8)
+        n_values, n_bytes = _scan.find_runs(
+            _buffers(part), rows, member, min_len, list_offsets, value_offsets, values
+        )
+        ids = pa.LargeStringArray.from_buffers(
+            n_values, pa.py_buffer(value_offsets[: n_values + 1]), pa.py_buffer(values[: max(n_bytes, 1)])
+        )
+        lists.append(pa.LargeListArray.from_arrays(arrow_array(list_offsets, pa.int64()), ids))
+    return pa.chunked_array(lists, type=pa.large_list(pa.large_string()))
+
+
+class HashSet:
+    """A set of 64-bit hashes in one NumPy array (open addressing, linear probing, at most half full), probed
+    and filled a whole batch at once in C: O(batch) per call however many came before, at most 16 bytes per
+    hash. 0 marks an empty slot, so a hash of 0 is stored as 1 (a 1 in 2**64 chance of a false match)."""
+
+    def __init__(self, capacity: int = 1 << 16) -> None:
+        if capacity < 2 or capacity & (capacity - 1):
+            raise ValueError(f"capacity must be a power of two of at least 2, got {capacity}")
+        self._table = np.zeros(capacity, dtype=np.uint64)
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def nbytes(self) -> int:
+        return self._table.nbytes
+
+    def add_new(self, hashes: np.ndarray) -> np.ndarray:
+        """Which of ``hashes`` are new (neither added before nor earlier in ``hashes``), as booleans; adds them."""
+        keys = np.asarray(hashes, dtype=np.uint64)
+        keys = np.where(keys == 0, np.uint64(1), keys)
+        if 2 * (self._size + keys.size) > self._table.size:
+            self._grow(2 * (self._size + keys.size))
+        first = np.empty(keys.size, dtype=np.uint8)
+        self._size += _scan.seen_insert(self._table, self._size, keys, first)
+        return first.view(bool)
+
+    def _grow(self, at_least: int) -> None:
+        capacity = self._table.size
+        while capacity < at_least:
+            capacity *= 2
+        kept = self._table[self._table != 0]
+        self._table = np.zeros(capacity, dtype=np.uint64)
+        _scan.seen_insert(self._table, 0, kept, np.empty(kept.size, dtype=np.uint8))
