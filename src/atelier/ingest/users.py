@@ -12,6 +12,7 @@ platform), the birth dates found in answers, and interaction counts per kind and
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,8 @@ class UserAccumulator:
         cv = _cross_validated(x, y, folds=5)
         info["cv_mae_years"] = round(float(np.mean(np.abs(cv - y))), 2)
         info["baseline_mae_years"] = round(float(np.mean(np.abs(y - np.median(y)))), 2)
-        guess = np.clip(_ridge(x, y)(features[~known]), self.settings.min_age, self.settings.max_age)
+        fit = _Moments.of(x, y).ridge()
+        guess = np.clip(fit(features[~known]), self.settings.min_age, self.settings.max_age)
         ages = users["age"].to_numpy().copy()
         ages[~known] = np.round(guess, 1)
         imputed = ~known
@@ -210,25 +212,55 @@ class UserAccumulator:
         return np.hstack(parts).astype(float)
 
 
-def _ridge(x: np.ndarray, y: np.ndarray, alpha: float = 1.0):
-    """Fit a ridge-regularised linear regression (closed form); returns its predict function.
+@dataclass(frozen=True)
+class _Moments:
+    """What a ridge fit needs of some rows: their count, sums and cross products. The moments of two sets of
+    rows add and subtract, so the folds of a cross-validation cost one pass over the data."""
 
-    A few dozen features and at most millions of users: the normal equations are exact and instant, and
-    importing scikit-learn would cost more than the fit.
-    """
-    mean_x, mean_y = x.mean(axis=0), y.mean()
-    xc = x - mean_x
-    coef = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - mean_y))
-    return lambda new: (new - mean_x) @ coef + mean_y
+    n: int
+    sum_x: np.ndarray
+    sum_y: float
+    xx: np.ndarray
+    xy: np.ndarray
+
+    @classmethod
+    def of(cls, x: np.ndarray, y: np.ndarray) -> _Moments:
+        return cls(len(y), x.sum(axis=0), float(y.sum()), x.T @ x, x.T @ y)
+
+    def __add__(self, o: _Moments) -> _Moments:
+        return _Moments(
+            self.n + o.n, self.sum_x + o.sum_x, self.sum_y + o.sum_y, self.xx + o.xx, self.xy + o.xy
+        )
+
+    def __neg__(self) -> _Moments:
+        return _Moments(-self.n, -self.sum_x, -self.sum_y, -self.xx, -self.xy)
+
+    def __sub__(self, o: _Moments) -> _Moments:
+        return self + -o
+
+    def ridge(self, alpha: float = 1.0) -> Callable[[np.ndarray], np.ndarray]:
+        """The ridge-regularised linear regression of these rows (closed form, the intercept not penalised);
+        returns its predict function.
+
+        A few dozen features and at most millions of users: the normal equations are exact and instant, and
+        importing scikit-learn would cost more than the fit.
+        """
+        mean_x, mean_y = self.sum_x / self.n, self.sum_y / self.n
+        centred_xx = self.xx - self.n * np.outer(mean_x, mean_x)
+        centred_xy = self.xy - self.n * mean_x * mean_y
+        coef = np.linalg.solve(centred_xx + alpha * np.eye(len(mean_x)), centred_xy)
+        return lambda new: (new - mean_x) @ coef + mean_y
 
 
 def _cross_validated(x: np.ndarray, y: np.ndarray, folds: int) -> np.ndarray:
-    """Out-of-fold ridge predictions (folds by position after a fixed shuffle, so runs are repeatable)."""
-    order = np.random.default_rng(0).permutation(len(y))
+    """Out-of-fold ridge predictions; row i is in fold i mod ``folds`` (so runs are repeatable)."""
+    fold_of = np.arange(len(y)) % min(folds, len(y))
+    parts = [np.flatnonzero(fold_of == f) for f in range(fold_of.max() + 1)]
+    held_out = [_Moments.of(x[part], y[part]) for part in parts]
+    everything = sum(held_out[1:], start=held_out[0])
     out = np.empty_like(y, dtype=float)
-    for part in np.array_split(order, min(folds, len(y))):
-        train = np.setdiff1d(order, part)
-        out[part] = _ridge(x[train], y[train])(x[part])
+    for part, moments in zip(parts, held_out, strict=True):
+        out[part] = (everything - moments).ridge()(x[part])
     return out
 
 
