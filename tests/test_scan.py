@@ -272,3 +272,5 @@ def test_kernels_refuse_buffers_that_do_not_fit():
         )
     with pytest.raises(ValueError, match="half full"):
         _scan.seen_insert(np.zeros(4, np.uint64), 2, np.array([5], np.uint64), np.empty(1, np.uint8))
+    with pytest.raises(ValueError, match="twice the keys"):
+        _scan.seen_rehash(np.array([1, 2, 0, 3], np.uint64), np.zeros(4, np.uint64))

@@ -492,6 +492,46 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(seen_rehash_doc,
+"seen_rehash(old, new) -> int\n\n"
+"Insert every key of the table ``old`` (uint64, 0 = empty) into the empty, larger table ``new`` (a power of two\n"
+"long, at least twice the keys): growing without any copy of the keys. Returns the number of keys.");
+
+static PyObject *seen_rehash(PyObject *self, PyObject *args) {
+    PyObject *old_obj, *new_obj;
+    if (!PyArg_ParseTuple(args, "OO", &old_obj, &new_obj)) return NULL;
+    Py_buffer old = {0}, table = {0};
+    if (PyObject_GetBuffer(old_obj, &old, PyBUF_SIMPLE) < 0) return NULL;
+    if (PyObject_GetBuffer(new_obj, &table, PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&old);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t n_old = old.len / (Py_ssize_t)sizeof(uint64_t), capacity = table.len / (Py_ssize_t)sizeof(uint64_t);
+    const uint64_t *from = (const uint64_t *)old.buf;
+    uint64_t *slots = (uint64_t *)table.buf;
+    Py_ssize_t keys = 0;
+    for (Py_ssize_t i = 0; i < n_old; i++) keys += from[i] != 0;
+    if (capacity < 1 || (capacity & (capacity - 1)) != 0 || 2 * keys > capacity) {
+        PyErr_SetString(PyExc_ValueError, "new table: a power of two long, at least twice the keys");
+    } else {
+        uint64_t mask = (uint64_t)capacity - 1;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n_old; i++) {
+            uint64_t key = from[i];
+            if (key == 0) continue;
+            uint64_t slot = (key ^ (key >> 29)) & mask;
+            while (slots[slot] != 0) slot = (slot + 1) & mask;
+            slots[slot] = key;
+        }
+        Py_END_ALLOW_THREADS
+        result = PyLong_FromSsize_t(keys);
+    }
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&old);
+    return result;
+}
+
 /* -- module ----------------------------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -499,6 +539,7 @@ static PyMethodDef methods[] = {
     {"iso_timestamps", iso_timestamps, METH_VARARGS, iso_timestamps_doc},
     {"find_runs", find_runs, METH_VARARGS, find_runs_doc},
     {"seen_insert", seen_insert, METH_VARARGS, seen_insert_doc},
+    {"seen_rehash", seen_rehash, METH_VARARGS, seen_rehash_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -118,14 +118,16 @@ class CsvSource:
         record = skip  # records consumed so far; numbers are 1-based and count the header
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
-        with self.path.open("rb") as raw:
+        # Arrow's own file: its reads land in Arrow's pool, not in Python bytes objects from glibc's heap (about
+        # 100 MB of glibc arenas during an event ingest), and need no GIL.
+        with pa.OSFile(str(self.path), "r") as raw:
             try:
                 reader = pacsv.open_csv(
                     raw,
                     read_options=read_options,
                     parse_options=parse_options,
                     convert_options=convert_options,
-                    memory_pool=_parser_memory_pool(),
+                    memory_pool=arrow_memory_pool(),
                 )
             except pa.ArrowInvalid as exc:
                 if "Empty CSV file" in str(exc):
@@ -174,8 +176,9 @@ class CsvSource:
 
 
 @cache
-def _parser_memory_pool() -> pa.MemoryPool:
-    """pyarrow's jemalloc pool where the wheel has one, else its default pool.
+def arrow_memory_pool() -> pa.MemoryPool:
+    """pyarrow's jemalloc pool where the wheel has one, else its default pool (the parser's, and the event
+    kernels' outputs: see :func:`atelier.ingest.scan.empty`).
 
     The parser allocates and frees a few MB per block. The default pool (mimalloc) gives those pages back to
     the system and faults them in again, zeroed, which took a tenth of an event ingest's CPU time in `perf`.
