@@ -423,6 +423,74 @@ done:
     return result;
 }
 
+/* -- trim_views ------------------------------------------------------------------------------------------- */
+
+/* Arrow's string_view: 16 bytes a value; up to 12 bytes inline, else a prefix and (buffer, offset). */
+static inline void put_view(uint8_t *view, const char *s, Py_ssize_t len, int32_t buffer, int64_t offset) {
+    int32_t n = (int32_t)len;
+    memcpy(view, &n, 4);
+    memset(view + 4, 0, 12);
+    if (len <= 12) {
+        if (len) memcpy(view + 4, s, (size_t)len);
+    } else {
+        int32_t off = (int32_t)offset;
+        memcpy(view + 4, s, 4);
+        memcpy(view + 8, &buffer, 4);
+        memcpy(view + 12, &off, 4);
+    }
+}
+
+PyDoc_STRVAR(trim_views_doc,
+"trim_views(text, blank_is_null, views, validity) -> int\n\n"
+"Each value with white space stripped (as polars' strip_chars()), as an Arrow string_view column pointing into\n"
+"``text``'s data buffer (buffer 0): ``views`` gets 16 bytes a row, ``validity`` a bitmap (null for a null, and\n"
+"for a blank value when ``blank_is_null``). Returns the number of nulls. The data buffer must be under 2 GiB.");
+
+static PyObject *trim_views(PyObject *self, PyObject *args) {
+    Column text = {0};
+    int blank_is_null;
+    PyObject *views_obj, *validity_obj;
+    if (!PyArg_ParseTuple(args, "O&pOO", column_convert, &text, &blank_is_null, &views_obj, &validity_obj))
+        return NULL;
+    Py_buffer views = {0}, validity = {0};
+    PyObject *result = NULL;
+    Py_ssize_t n = text.length, nulls = 0;
+    if (text.has_data && text.data.len > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "trim_views: data buffer over 2 GiB");
+        goto done;
+    }
+    if (!writable(views_obj, &views, n, 16, "views")) goto done;
+    if (!writable(validity_obj, &validity, (n + 7) / 8, 1, "validity")) {
+        PyBuffer_Release(&views);
+        goto done;
+    }
+    {
+        uint8_t *view = (uint8_t *)views.buf, *bits = (uint8_t *)validity.buf;
+        Py_BEGIN_ALLOW_THREADS
+        memset(bits, 0, (size_t)((n + 7) / 8));
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const char *s, *e;
+            if (column_value(&text, i, &s, &e)) {
+                strip(&s, &e);
+                if (!(blank_is_null && s == e)) {
+                    put_view(view + 16 * i, s, e - s, 0, s - text.bytes);
+                    bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+                    continue;
+                }
+            }
+            memset(view + 16 * i, 0, 16);
+            nulls++;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&views);
+    PyBuffer_Release(&validity);
+    result = PyLong_FromSsize_t(nulls);
+done:
+    column_release(&text);
+    return result;
+}
+
 /* -- seen_insert ------------------------------------------------------------------------------------------ */
 
 PyDoc_STRVAR(seen_insert_doc,
@@ -538,6 +606,7 @@ static PyMethodDef methods[] = {
     {"rule_index", rule_index, METH_VARARGS, rule_index_doc},
     {"iso_timestamps", iso_timestamps, METH_VARARGS, iso_timestamps_doc},
     {"find_runs", find_runs, METH_VARARGS, find_runs_doc},
+    {"trim_views", trim_views, METH_VARARGS, trim_views_doc},
     {"seen_insert", seen_insert, METH_VARARGS, seen_insert_doc},
     {"seen_rehash", seen_rehash, METH_VARARGS, seen_rehash_doc},
     {NULL, NULL, 0, NULL},

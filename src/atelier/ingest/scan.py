@@ -7,6 +7,7 @@ as one C loop each (``_scan.c``, built at install), with the GIL released so the
 - :func:`iso_timestamps`: event times written "YYYY-MM-DD HH:MM:SS" (or with "T" and "Z"), the common case,
   with anything else left to :func:`atelier.ingest.columns.parse_timestamps`;
 - :func:`find_ids`: the product ids in ``product_package`` for patterns of the form ``[class]{n,}``;
+- :func:`trimmed`: text with white space stripped (and blanks as null), as views into the text (no copy);
 - :class:`HashSet`: the 64-bit row hashes seen so far (exact duplicates across chunks and files).
 
 Each does exactly what its polars twin in :mod:`atelier.ingest.columns` does (tests compare them on the same
@@ -156,6 +157,21 @@ def find_ids(text: Column, wanted: np.ndarray, member: bytes, min_len: int) -> p
         )
         lists.append(pa.LargeListArray.from_arrays(arrow_array(list_offsets, pa.int64()), ids))
     return pa.chunked_array(lists, type=pa.large_list(pa.large_string()))
+
+
+def trimmed(text: Column, blank_is_null: bool = True) -> pa.ChunkedArray:
+    """Each value with white space stripped, as polars' ``str.strip_chars()`` does; with ``blank_is_null``, a
+    blank value becomes null (:func:`atelier.ingest.columns.blank_to_null`). A string_view column pointing into
+    ``text``'s own bytes: polars takes it without a copy."""
+    out = []
+    for part in _large_strings(text):
+        n = len(part)
+        views, validity = empty(16 * n, np.uint8), empty((n + 7) // 8, np.uint8)
+        nulls = _scan.trim_views(_buffers(part), blank_is_null, views, validity)
+        data = part.buffers()[2] or pa.py_buffer(b"")
+        buffers = [pa.py_buffer(validity) if nulls else None, pa.py_buffer(views), data]
+        out.append(pa.Array.from_buffers(pa.string_view(), n, buffers, null_count=nulls))
+    return pa.chunked_array(out, type=pa.string_view())
 
 
 class HashSet:

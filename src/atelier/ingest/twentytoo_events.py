@@ -34,7 +34,7 @@ from atelier.ingest._common import (
     ingest_chunks,
     quarantine_flagged,
 )
-from atelier.ingest.columns import blank_to_null, parse_timestamps, product_ids, row_hash
+from atelier.ingest.columns import parse_timestamps, product_ids, row_hash
 from atelier.ingest.csvfile import ROW, CsvSource
 from atelier.ingest.report import FileCounts, IngestReport, Quarantine, Stopwatch
 from atelier.ingest.users import UserAccumulator
@@ -55,7 +55,8 @@ class RowColumns:
 
     - ``_rule``: index of the interaction rule of (event_name, button_name); null for an event of no interest;
     - ``_ts``: the event time (UTC, naive, microseconds); null where no configured format fits;
-    - ``_ids``: the lower-cased product ids in ``product_package`` of the rows of interest (empty otherwise).
+    - ``_ids``: the lower-cased product ids in ``product_package`` of the rows of interest (empty otherwise);
+    - ``_user``, ``_session``, ``_button``: those columns trimmed, blanks as null; ``_event``: event_name trimmed.
 
     The compiled passes of :mod:`atelier.ingest.scan` do the work where the settings allow (ISO times first
     among the formats, a product-id pattern that is a run of one character class: the defaults); their polars
@@ -74,6 +75,10 @@ class RowColumns:
             "_rule": _series(scan.arrow_array(rule, pa.int32(), valid=rule >= 0)),
             "_ts": self._times(columns["event_time"]),
             "_ids": self._ids(columns["product_package"], rule),
+            "_user": _series(scan.trimmed(columns["User_ID"])),
+            "_session": _series(scan.trimmed(columns["Session_ID"])),
+            "_event": _series(scan.trimmed(columns["event_name"], blank_is_null=False)),
+            "_button": _series(scan.trimmed(columns["button_name"])),
         }
 
     def _times(self, text: pa.ChunkedArray) -> pl.Series:
@@ -146,8 +151,6 @@ class EventIngest:
         ``users`` for its queries (which read the settings only) and times itself on ``prepare_watch``."""
         watch = self.prepare_watch
         watch.lap("wait for the reader, or to hand over")
-        rows = rows.with_columns(blank_to_null(pl.col("User_ID")).alias("_user"))
-        watch.lap("users")
         # Rows of interest, narrowed to what the rest needs (raw columns of rows to quarantine are fetched back
         # by record number), with a hash of the whole raw row for duplicate detection.
         interest = (
@@ -158,9 +161,9 @@ class EventIngest:
                 "_user",
                 "_ts",
                 "_rule",
-                "Session_ID",
-                "event_name",
-                "button_name",
+                "_session",
+                "_event",
+                "_button",
                 row_hash(RAW).alias("_hash"),
                 "_ids",
             )
@@ -240,7 +243,7 @@ class EventIngest:
             stats["unknown_refs_in_kept_rows"] = stats.get("unknown_refs_in_kept_rows", 0) + stray.height
         self.watch.lap("product ids, checks, catalogue")
 
-        columns = ["_user", "_pid", "Session_ID", "_ts", "event_name", "button_name", "_rule", ROW]
+        columns = ["_user", "_pid", "_session", "_ts", "_event", "_button", "_rule", ROW]
         kept = pl.concat(
             [single.filter(pl.col("_known")).select(columns), multi.filter(pl.col("_known")).select(columns)]
         )
@@ -262,10 +265,10 @@ class EventIngest:
         table = kept.select(
             pl.col("_user").alias("user_id"),
             pl.col("_pid").alias("product_id"),
-            blank_to_null(pl.col("Session_ID")).alias("session_id"),
+            pl.col("_session").alias("session_id"),
             pl.col("_ts").alias("timestamp"),
-            pl.col("event_name").str.strip_chars().alias("event_name"),
-            blank_to_null(pl.col("button_name")).alias("button_name"),
+            pl.col("_event").alias("event_name"),
+            pl.col("_button").alias("button_name"),
             pl.lit(kinds).gather(pl.col("_rule")).alias("kind"),
             pl.lit(weights).gather(pl.col("_rule")).alias("weight"),
         )
