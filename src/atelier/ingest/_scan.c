@@ -37,6 +37,20 @@ static void column_release(Column *c) {
     c->offs = NULL;
 }
 
+static int column_fail(Column *c, const char *message) {
+    column_release(c);
+    if (message) PyErr_SetString(PyExc_ValueError, message);
+    return 0;
+}
+
+/* The buffer of obj in view (*has set), or nothing when obj is None; 0 with an exception on failure. */
+static int optional_buffer(PyObject *obj, Py_buffer *view, int *has) {
+    if (obj == Py_None) return 1;
+    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) < 0) return 0;
+    *has = 1;
+    return 1;
+}
+
 /* "O&" converter: fills a Column from (validity, offsets, data, offset, length). Returns Py_CLEANUP_SUPPORTED
  * so that Python releases the buffers again when a later argument fails. */
 static int column_convert(PyObject *obj, void *out) {
@@ -48,45 +62,20 @@ static int column_convert(PyObject *obj, void *out) {
     PyObject *valid, *offsets, *data;
     memset(c, 0, sizeof(*c));
     if (!PyArg_ParseTuple(obj, "OOOnn", &valid, &offsets, &data, &c->offset, &c->length)) return 0;
-    if (c->offset < 0 || c->length < 0) {
-        PyErr_SetString(PyExc_ValueError, "negative offset or length");
-        return 0;
-    }
+    if (c->offset < 0 || c->length < 0) return column_fail(c, "negative offset or length");
     if (PyObject_GetBuffer(offsets, &c->offsets, PyBUF_SIMPLE) < 0) return 0;
     c->offs = (const int64_t *)c->offsets.buf;
-    if ((size_t)c->offsets.len < (size_t)(c->offset + c->length + 1) * sizeof(int64_t)) {
-        column_release(c);
-        PyErr_SetString(PyExc_ValueError, "offsets buffer too short for a large_string column");
-        return 0;
-    }
-    if (valid != Py_None) {
-        if (PyObject_GetBuffer(valid, &c->valid, PyBUF_SIMPLE) < 0) {
-            column_release(c);
-            return 0;
-        }
-        c->has_valid = 1;
-        c->bits = (const uint8_t *)c->valid.buf;
-        if (c->valid.len * 8 < c->offset + c->length) {
-            column_release(c);
-            PyErr_SetString(PyExc_ValueError, "validity buffer too short");
-            return 0;
-        }
-    }
-    if (data != Py_None) {
-        if (PyObject_GetBuffer(data, &c->data, PyBUF_SIMPLE) < 0) {
-            column_release(c);
-            return 0;
-        }
-        c->has_data = 1;
-        c->bytes = (const char *)c->data.buf;
-    }
+    if (!optional_buffer(valid, &c->valid, &c->has_valid) || !optional_buffer(data, &c->data, &c->has_data))
+        return column_fail(c, NULL);
+    c->bits = c->has_valid ? (const uint8_t *)c->valid.buf : NULL;
+    c->bytes = c->has_data ? (const char *)c->data.buf : NULL;
+    if ((size_t)c->offsets.len < (size_t)(c->offset + c->length + 1) * sizeof(int64_t))
+        return column_fail(c, "offsets buffer too short for a large_string column");
+    if (c->has_valid && c->valid.len * 8 < c->offset + c->length) return column_fail(c, "validity buffer too short");
     int64_t last = c->length ? c->offs[c->offset + c->length] : 0;
     int64_t first = c->length ? c->offs[c->offset] : 0;
-    if (first < 0 || last < first || last > (c->has_data ? (int64_t)c->data.len : 0)) {
-        column_release(c);
-        PyErr_SetString(PyExc_ValueError, "offsets point outside the data buffer");
-        return 0;
-    }
+    if (first < 0 || last < first || last > (c->has_data ? (int64_t)c->data.len : 0))
+        return column_fail(c, "offsets point outside the data buffer");
     return Py_CLEANUP_SUPPORTED;
 }
 
