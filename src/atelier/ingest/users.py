@@ -37,8 +37,8 @@ class UserAccumulator:
         self.settings = settings
         self.summary = Folding(_merge)
         self.births: list[pl.DataFrame] = []
-        self._kinds = Folding(_summed_counts("kind"))  # user_id, kind, len
-        self._departments = Folding(_summed_counts("department"))  # user_id, department, len
+        # user_id, then a count per kind ("kind_view", ...) and per department ("department_Dresses", ...)
+        self._activity = Folding(_summed_activity)
 
     def plans(self, rows: pl.LazyFrame, path: Path) -> list[pl.LazyFrame]:
         """What a chunk of raw rows (with ``_user`` and ``_ts``) says about users, as lazy queries.
@@ -77,15 +77,13 @@ class UserAccumulator:
     def count_interactions(self, interactions: pl.DataFrame) -> None:
         """Count a chunk's interactions per user and kind, and per user and department (``department`` column).
 
-        These are the activity features of the age regression. Counts are kept as two small tables (users x
-        kinds, users x departments), folded every few chunks so memory stays bounded by the users.
+        These are the activity features of the age regression, kept as one wide table (a row per user, a count
+        column per kind and per department seen), folded every few chunks so memory stays bounded by the users.
+        One table keyed by the user alone: merging it costs one hash of each user id, not one per pair.
         """
-        rows = interactions.lazy().with_columns(pl.col("department").fill_null("?"))
-        kinds, departments = pl.collect_all(
-            [rows.group_by("user_id", "kind").len(), rows.group_by("user_id", "department").len()]
-        )
-        self._kinds.add(_detach(kinds))
-        self._departments.add(_detach(departments))
+        rows = interactions.select("user_id", "kind", pl.col("department").fill_null("?"))
+        counts = rows.to_dummies(["kind", "department"]).group_by("user_id").sum()
+        self._activity.add(_detach(counts))
 
     def finish(self, quarantine: Quarantine) -> tuple[pl.DataFrame, dict[str, Any]]:
         """The canonical users table and its statistics."""
@@ -193,18 +191,11 @@ class UserAccumulator:
         parts = [base.select("log_events").to_numpy()]
         parts.append(base.select("region").to_dummies().to_numpy())
         parts.append(base.select("platform").to_dummies().to_numpy())
-        kinds, departments = self._kinds.result(), self._departments.result()
-        if kinds is not None and departments is not None and kinds.height:
-            by_kind = kinds.pivot("kind", index="user_id", values="len", sort_columns=True)
-            by_dept = departments.pivot("department", index="user_id", values="len", sort_columns=True)
-            kind_cols = [c for c in by_kind.columns if c != "user_id"]
-            dept_cols = [c for c in by_dept.columns if c != "user_id"]
-            joined = (
-                base.select("user_id")
-                .join(by_kind, on="user_id", how="left")
-                .join(by_dept, on="user_id", how="left")
-                .fill_null(0)
-            )
+        activity = self._activity.result()
+        if activity is not None and activity.height:
+            kind_cols = sorted(c for c in activity.columns if c.startswith("kind_"))
+            dept_cols = sorted(c for c in activity.columns if c.startswith("department_"))
+            joined = base.select("user_id").join(activity, on="user_id", how="left").fill_null(0)
             kinds = joined.select(kind_cols).to_numpy().astype(float)
             depts = joined.select(dept_cols).to_numpy().astype(float)
             parts.append(np.log1p(kinds))
@@ -274,9 +265,9 @@ def _detach(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.concat_str([pl.col(c), pl.lit("")]).alias(c) for c in text)
 
 
-def _summed_counts(key: str) -> Callable[[list[pl.DataFrame]], pl.DataFrame]:
-    """A merge for parts of (user_id, ``key``, len) counts."""
-    return lambda parts: pl.concat(parts).group_by("user_id", key).agg(pl.col("len").sum())
+def _summed_activity(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """A merge for parts of per-user count columns (a part lacks the kinds and departments its chunk lacked)."""
+    return pl.concat(parts, how="diagonal").group_by("user_id").agg(pl.all().sum())
 
 
 def _merge(summaries: list[pl.DataFrame]) -> pl.DataFrame:
