@@ -253,10 +253,11 @@ class EventIngest:
         self.watch.lap("hand to writer")
 
     def _quarantine(self, rows: pl.DataFrame, bad: pl.DataFrame, path: Path, counts: FileCounts) -> None:
-        """Quarantine the raw ``rows`` whose record numbers ``bad`` lists, with ``bad``'s reasons."""
+        """Quarantine the raw ``rows`` whose record numbers ``bad`` lists (each once), with ``bad``'s reasons."""
         if bad.height:
-            raw = rows.filter(pl.col(ROW).is_in(bad[ROW].implode())).select([*RAW, ROW])
-            raw = raw.join(bad.select(ROW, REASON), on=ROW).sort(ROW)
+            bad = bad.sort(ROW)
+            # Record numbers grow through a chunk: each bad row is found by a binary search, not a pass.
+            raw = rows.select(*RAW, ROW)[rows[ROW].search_sorted(bad[ROW])].with_columns(bad[REASON])
             quarantine_flagged(raw, "interactions", path, counts, self.quarantine)
 
     def _write(self, kept: pl.DataFrame) -> None:
