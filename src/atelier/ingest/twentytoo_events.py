@@ -88,7 +88,9 @@ class RowColumns:
         times = _series(scan.arrow_array(micros, pa.timestamp("us"), valid=state == 1))
         left = np.flatnonzero(state == 2)
         if left.size:
-            times = times.scatter(left, parse_timestamps(_series(text).gather(left), self.formats))
+            # Only those values go to polars (``take`` from an Arrow index: ``pa.array`` would import pandas).
+            others = _series(text.take(scan.arrow_array(left, pa.int64())))
+            times = times.scatter(left, parse_timestamps(others, self.formats))
         return times
 
     def _ids(self, package: pa.ChunkedArray, rule: np.ndarray) -> pl.Series:
