@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from atelier.errors import InputError
+from atelier.ingest import _scan
 from atelier.ingest._common import ChunkReader, InteractionWriter, ingest_chunks
 from atelier.ingest.csvfile import ROW, CsvSource, Prefetch, read_all
 from atelier.ingest.report import FileCounts, IngestReport, Quarantine
@@ -36,6 +37,28 @@ def test_invalid_utf8_is_replaced_not_fatal(tmp_path):
     path.write_bytes("a,b\ncaf\xe9,1\nok,2\n".encode("latin-1"))
     rows, malformed = read_all(CsvSource(path, ["a", "b"]))
     assert rows["a"].to_list() == ["caf\ufffd", "ok"] and not malformed
+
+
+def test_text_beyond_ascii_is_read_as_it_is(tmp_path):
+    path = tmp_path / "utf8.csv"  # ASCII columns skip the UTF-8 check; these must still be checked and kept
+    path.write_text("a,b\ncafé,1\n東京,2\nok,\u3000\n", encoding="utf-8")
+    rows, _ = read_all(CsvSource(path, ["a", "b"]))
+    assert rows["a"].to_list() == ["café", "東京", "ok"] and rows["b"].to_list() == ["1", "2", "\u3000"]
+
+
+@pytest.mark.parametrize(
+    ("data", "ascii"),
+    [
+        (b"", True),
+        (b"a" * 100, True),
+        (b"a" * 100 + "é".encode(), False),
+        (b"\x80" + b"a" * 40, False),
+        (b"a" * 31 + b"\xff", False),
+        (b"\x7f" * 64, True),
+    ],
+)
+def test_is_ascii(data, ascii):
+    assert _scan.is_ascii(data) is ascii
 
 
 def test_bom_optional_columns_and_blanks(tmp_path):

@@ -1,4 +1,5 @@
-/* Compiled per-row passes of the event ingest, over Arrow large_string columns.
+/* Compiled per-row passes of the event ingest, over Arrow large_string columns (and is_ascii, the CSV reader's
+ * quick check of text before a full UTF-8 validation).
  *
  * polars runs each cleaning step as its own pass over a column (30-150 ns a row each); these do the steps that
  * cost the most in one tight loop each, with the GIL released. Each is exact for the inputs it accepts and
@@ -589,6 +590,30 @@ static PyObject *seen_rehash(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* -- is_ascii ------------------------------------------------------------------------------------------- */
+
+PyDoc_STRVAR(is_ascii_doc,
+"is_ascii(data) -> bool\n\n"
+"Whether every byte of ``data`` is below 0x80 (ASCII text is valid UTF-8: no further check needed).");
+
+static PyObject *is_ascii(PyObject *self, PyObject *args) {
+    Py_buffer data = {0};
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    const unsigned char *p = (const unsigned char *)data.buf;
+    Py_ssize_t n = data.len, i = 0;
+    uint64_t high = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (; i + 32 <= n && !high; i += 32) { /* four words at a time; the compiler vectorises it */
+        uint64_t w[4];
+        memcpy(w, p + i, 32);
+        high = (w[0] | w[1] | w[2] | w[3]) & 0x8080808080808080ULL;
+    }
+    for (; i < n && !high; i++) high = p[i] & 0x80;
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    return PyBool_FromLong(high == 0);
+}
+
 /* -- module ----------------------------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -596,6 +621,7 @@ static PyMethodDef methods[] = {
     {"iso_timestamps", iso_timestamps, METH_VARARGS, iso_timestamps_doc},
     {"find_runs", find_runs, METH_VARARGS, find_runs_doc},
     {"trim_views", trim_views, METH_VARARGS, trim_views_doc},
+    {"is_ascii", is_ascii, METH_VARARGS, is_ascii_doc},
     {"seen_insert", seen_insert, METH_VARARGS, seen_insert_doc},
     {"seen_rehash", seen_rehash, METH_VARARGS, seen_rehash_doc},
     {NULL, NULL, 0, NULL},

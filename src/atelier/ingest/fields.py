@@ -44,6 +44,8 @@ def is_blank(raw: Any) -> bool:
 
 def clean_text(raw: Any) -> str | None:
     """Trimmed text with inner runs of white space folded; None for blanks."""
+    if raw is None:  # most attributes a product lacks: the common case first
+        return None
     if type(raw) is str:
         text = " ".join(raw.split())
         return None if text.lower() in _NULL_SPELLINGS else text
