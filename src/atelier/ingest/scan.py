@@ -8,6 +8,7 @@ as one C loop each (``_scan.c``, built at install), with the GIL released so the
   with anything else left to :func:`atelier.ingest.columns.parse_timestamps`;
 - :func:`find_ids`: the product ids in ``product_package`` for patterns of the form ``[class]{n,}``;
 - :func:`trimmed`: text with white space stripped (and blanks as null), as views into the text (no copy);
+- :func:`row_hashes`: a 64-bit hash of each row of interest over all its raw columns (exact duplicates);
 - :class:`HashSet`: the 64-bit row hashes seen so far (exact duplicates across chunks and files).
 
 Each does exactly what its polars twin in :mod:`atelier.ingest.columns` does (tests compare them on the same
@@ -172,6 +173,24 @@ def trimmed(text: Column, blank_is_null: bool = True) -> pa.ChunkedArray:
         buffers = [pa.py_buffer(validity) if nulls else None, pa.py_buffer(views), data]
         out.append(pa.Array.from_buffers(pa.string_view(), n, buffers, null_count=nulls))
     return pa.chunked_array(out, type=pa.string_view())
+
+
+def row_hashes(columns: Sequence[Column], wanted: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row over ``columns`` (each value's bytes and length, or a null mark, in order) for
+    the rows where ``wanted`` (int32) is not negative; 0 for the others. Equal rows hash alike, as with
+    :func:`atelier.ingest.columns.row_hash` (whose values differ: the two are not mixed)."""
+    chunked = [_large_strings(c) for c in columns]
+    cuts = {tuple(len(part) for part in parts) for parts in chunked}
+    if len(cuts) > 1:  # columns cut at different rows: one piece each
+        chunked = [[pa.concat_arrays(parts)] if len(parts) > 1 else parts for parts in chunked]
+    out = empty(len(wanted), np.uint64)
+    if not chunked:
+        out[:] = 0
+        return out
+    for i, (start, stop) in enumerate(_spans(chunked[0])):
+        rows = np.ascontiguousarray(wanted[start:stop], dtype=np.int32)
+        _scan.row_hashes([_buffers(parts[i]) for parts in chunked], rows, out[start:stop])
+    return out
 
 
 class HashSet:

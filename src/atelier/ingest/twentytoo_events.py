@@ -34,7 +34,7 @@ from atelier.ingest._common import (
     ingest_chunks,
     quarantine_flagged,
 )
-from atelier.ingest.columns import parse_timestamps, product_ids, row_hash
+from atelier.ingest.columns import parse_timestamps, product_ids
 from atelier.ingest.csvfile import ROW, CsvSource
 from atelier.ingest.report import FileCounts, IngestReport, Quarantine, Stopwatch
 from atelier.ingest.users import UserAccumulator
@@ -56,7 +56,8 @@ class RowColumns:
     - ``_rule``: index of the interaction rule of (event_name, button_name); null for an event of no interest;
     - ``_ts``: the event time (UTC, naive, microseconds); null where no configured format fits;
     - ``_ids``: the lower-cased product ids in ``product_package`` of the rows of interest (empty otherwise);
-    - ``_user``, ``_session``, ``_button``: those columns trimmed, blanks as null; ``_event``: event_name trimmed.
+    - ``_user``, ``_session``, ``_button``: those columns trimmed, blanks as null; ``_event``: event_name trimmed;
+    - ``_hash``: a 64-bit hash of the whole raw row, for the rows of interest (exact duplicates; 0 otherwise).
 
     The compiled passes of :mod:`atelier.ingest.scan` do the work where the settings allow (ISO times first
     among the formats, a product-id pattern that is a run of one character class: the defaults); their polars
@@ -79,6 +80,7 @@ class RowColumns:
             "_session": _series(scan.trimmed(columns["Session_ID"])),
             "_event": _series(scan.trimmed(columns["event_name"], blank_is_null=False)),
             "_button": _series(scan.trimmed(columns["button_name"])),
+            "_hash": _series(scan.arrow_array(scan.row_hashes([columns[c] for c in RAW], rule), pa.uint64())),
         }
 
     def _times(self, text: pa.ChunkedArray) -> pl.Series:
@@ -154,7 +156,7 @@ class EventIngest:
         watch = self.prepare_watch
         watch.lap("wait for the reader, or to hand over")
         # Rows of interest, narrowed to what the rest needs (raw columns of rows to quarantine are fetched back
-        # by record number), with a hash of the whole raw row for duplicate detection.
+        # by record number).
         interest = (
             rows.lazy()
             .filter(pl.col("_rule").is_not_null())
@@ -166,7 +168,7 @@ class EventIngest:
                 "_session",
                 "_event",
                 "_button",
-                row_hash(RAW).alias("_hash"),
+                "_hash",
                 "_ids",
             )
         )
