@@ -673,7 +673,7 @@ static PyObject *row_hashes(PyObject *self, PyObject *args) {
                 }
                 if (k < len) {
                     uint64_t w = 0;
-                    memcpy(&w, p + k, (size_t)(len - k));
+                    for (Py_ssize_t j = 0; k + j < len; j++) w |= (uint64_t)p[k + j] << (8 * j);
                     h = take_word(h, w);
                 }
             }
