@@ -15,7 +15,7 @@ import pytest
 from atelier.errors import InputError
 from atelier.ingest import _scan
 from atelier.ingest._common import ChunkReader, InteractionWriter, ingest_chunks
-from atelier.ingest.csvfile import ROW, CsvSource, Prefetch, read_all
+from atelier.ingest.csvfile import ROW, Chunk, CsvSource, Prefetch, read_all
 from atelier.ingest.report import FileCounts, IngestReport, Quarantine
 from atelier.ingest.twentytoo_products import _string_lists
 
@@ -188,9 +188,9 @@ def test_ingest_chunks_prepares_each_chunk_in_order_in_another_thread(tmp_path):
     prepared_in: set[str] = set()
     handled: list[list[int]] = []
 
-    def prepare(rows: pl.DataFrame, path) -> list[int]:
+    def prepare(chunk: Chunk, path) -> list[int]:
         prepared_in.add(threading.current_thread().name)
-        return rows["a"].cast(pl.Int64).to_list()
+        return chunk.rows["a"].cast(pl.Int64).to_list()
 
     def handle(numbers: list[int], path, counts: FileCounts) -> None:
         handled.append(numbers)
@@ -226,7 +226,8 @@ def test_ingest_chunks_raises_an_error_of_either_stage_and_stops_its_threads(tmp
     before = set(threading.enumerate())
     second_prepared = threading.Event()
 
-    def prepare(rows: pl.DataFrame, path) -> int:
+    def prepare(chunk: Chunk, path) -> int:
+        rows = chunk.rows
         if rows["a"].cast(pl.Int64).min() >= 5:
             second_prepared.set()
             if failing == "prepare":

@@ -85,12 +85,12 @@ def ingest_chunks(
     report: IngestReport,
     quarantine: Quarantine,
     handle: Callable[[Any, Path, FileCounts], None],
-    prepare: Callable[[pl.DataFrame, Path], Any] | None = None,
+    prepare: Callable[[Chunk, Path], Any] | None = None,
 ) -> None:
     """Every chunk of every file: counted as read, its malformed lines quarantined, its rows handed to
     ``handle(rows, path, counts)``. Every file is in the report, in order, even one without a row.
 
-    With ``prepare``, ``handle`` gets ``prepare(rows, path)`` instead of the rows, and a worker thread runs
+    With ``prepare``, ``handle`` gets ``prepare(chunk, path)`` instead of the rows, and a worker thread runs
     ``prepare`` on the next chunk while ``handle`` works on this one (both mostly in polars, which releases
     the GIL, so on two cores they overlap). ``prepare`` sees the chunks one at a time, in order.
     """
@@ -102,7 +102,7 @@ def ingest_chunks(
         stage: Any = nullcontext((source, chunk, chunk.rows) for source, chunk in chunks)
     else:
         prepared = (
-            (source, chunk, prepare(chunk.rows, source.path) if chunk.rows.height else None)
+            (source, chunk, prepare(chunk, source.path) if chunk.rows.height else None)
             for source, chunk in chunks
         )
         # A hand-over, not a queue: one chunk more in flight costs tens of MB, and the reader is ahead already.

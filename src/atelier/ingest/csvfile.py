@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import csv
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
@@ -29,8 +29,6 @@ from atelier.ingest import _scan
 ROW = "_row"  # record number in the file (the header is record 1), carried to the quarantine
 _BLOCK_BYTES = 1 << 22
 T = TypeVar("T")
-# Columns computed from a chunk's Arrow text columns (valid UTF-8, all large_string) before they become polars.
-Derive = Callable[[Mapping[str, pa.ChunkedArray]], Mapping[str, pl.Series]]
 
 
 @dataclass
@@ -40,6 +38,16 @@ class Chunk:
     rows: pl.DataFrame
     malformed: list[tuple[int | None, str]] = field(default_factory=list)
     bytes_done: int = 0
+    # The same rows' text as Arrow columns (valid UTF-8), for a source made with keep_text: see take_text.
+    text: dict[str, pa.ChunkedArray] | None = None
+
+    def take_text(self) -> dict[str, pa.ChunkedArray]:
+        """The rows' Arrow text columns, handed over once: the chunk lets go of them, so that their memory goes
+        as soon as the taker is done, not when the chunk is."""
+        text, self.text = self.text, None
+        if text is None:
+            raise ValueError("no text: the source was made without keep_text, or it was taken already")
+        return text
 
 
 class CsvSource:
@@ -47,8 +55,8 @@ class CsvSource:
 
     ``required`` columns must be in the header; ``optional`` ones are read when present and otherwise appear as
     null columns, so downstream code always sees the same columns. ``column_names`` reads a file without header.
-    ``derive`` adds columns computed from each chunk's Arrow columns (by compiled code that reads Arrow's
-    buffers, in the reading thread) to its frame.
+    ``keep_text`` hands each chunk's Arrow columns on beside its frame (:attr:`Chunk.text`), for code that reads
+    Arrow's buffers (the compiled passes of :mod:`atelier.ingest.scan`).
     """
 
     def __init__(
@@ -59,10 +67,10 @@ class CsvSource:
         chunk_rows: int = 100_000,
         column_names: Sequence[str] | None = None,
         delimiter: str = ",",
-        derive: Derive | None = None,
+        keep_text: bool = False,
     ) -> None:
         self.path = Path(path)
-        self.derive = derive
+        self.keep_text = keep_text
         self.required = list(required)
         self.optional = list(optional)
         self.chunk_rows = chunk_rows
@@ -151,9 +159,10 @@ class CsvSource:
                 if not pending and not malformed:
                     break
                 numbers = _record_numbers(record, pending_rows, [m[0] for m in malformed])
-                frame = self._to_frame(pending, present, numbers)
+                frame, text = self._to_frame(pending, present, numbers)
                 record += pending_rows + len(malformed)
-                yield Chunk(frame, malformed.copy(), raw.tell() if batch is not None else self.size)
+                done = raw.tell() if batch is not None else self.size
+                yield Chunk(frame, malformed.copy(), done, text if self.keep_text else None)
                 pending, pending_rows = [], 0
                 malformed.clear()
                 if batch is None:
@@ -161,19 +170,19 @@ class CsvSource:
 
     def _to_frame(
         self, batches: list[pa.RecordBatch], present: list[str], numbers: np.ndarray
-    ) -> pl.DataFrame:
+    ) -> tuple[pl.DataFrame, dict[str, pa.ChunkedArray]]:
+        """The rows as a frame (with ``_row``), and their text columns as Arrow arrays."""
         table = pa.Table.from_batches(batches) if batches else None
         n = 0 if table is None else table.num_rows
-        data: dict[str, pa.Array] = {}
+        data: dict[str, pa.ChunkedArray] = {}
         for name in self.columns:
             if table is not None and name in present:
                 data[name] = _valid_text(table.column(name))
             else:
-                data[name] = pa.nulls(n, pa.string())
+                data[name] = pa.chunked_array([pa.nulls(n, pa.large_string())])
         frame = pl.from_arrow(pa.table(data), rechunk=False)
         assert isinstance(frame, pl.DataFrame)
-        derived = dict(self.derive(data)) if self.derive is not None else {}
-        return frame.with_columns(pl.Series(ROW, numbers, dtype=pl.Int64), **derived)
+        return frame.with_columns(pl.Series(ROW, numbers, dtype=pl.Int64)), data
 
 
 @cache

@@ -1,8 +1,8 @@
 """TwentyToo event logs -> canonical ``interactions`` (streamed to Parquet) and observations for ``users``.
 
 Each file is read in chunks (``ingest.chunk_size`` rows). For every chunk, column-wise:
-1. the reading thread adds each row's rule, time and product ids (:class:`RowColumns`, compiled passes);
-   user ids are cleaned; every row feeds the user profile (answers, city, region, platform);
+1. each row's rule, time, product ids, trimmed ids and raw-row hash are read from the parser's Arrow columns
+   (:class:`RowColumns`, compiled passes); every row feeds the user profile (answers, city, region, platform);
 2. rows whose (event_name, button_name) no rule maps are filtered out as ``event_not_of_interest``;
    steps 1-2 need nothing but the chunk: a worker thread does them (:meth:`EventIngest._prepare`) while the
    main thread settles the chunk before (:meth:`EventIngest._settle`), which needs the earlier chunks;
@@ -35,7 +35,7 @@ from atelier.ingest._common import (
     quarantine_flagged,
 )
 from atelier.ingest.columns import parse_timestamps, product_ids
-from atelier.ingest.csvfile import ROW, CsvSource
+from atelier.ingest.csvfile import ROW, Chunk, CsvSource
 from atelier.ingest.report import FileCounts, IngestReport, Quarantine, Stopwatch
 from atelier.ingest.users import UserAccumulator
 
@@ -46,12 +46,11 @@ RAW = REQUIRED + OPTIONAL
 
 def event_sources(paths: Sequence[Path], settings: IngestSettings) -> list[CsvSource]:
     """A reader per events file; every file and its header are checked here, before any work is done."""
-    derive = RowColumns(settings)
-    return [CsvSource(p, REQUIRED, OPTIONAL, chunk_rows=settings.chunk_size, derive=derive) for p in paths]
+    return [CsvSource(p, REQUIRED, OPTIONAL, chunk_rows=settings.chunk_size, keep_text=True) for p in paths]
 
 
 class RowColumns:
-    """What each raw row says on its own, computed from the chunk's Arrow columns by the reading thread:
+    """What each raw row says on its own, computed from the chunk's Arrow columns (by the worker thread):
 
     - ``_rule``: index of the interaction rule of (event_name, button_name); null for an event of no interest;
     - ``_ts``: the event time (UTC, naive, microseconds); null where no configured format fits;
@@ -140,6 +139,7 @@ class EventIngest:
         self.watch = Stopwatch()  # the main thread's steps
         self.prepare_watch = Stopwatch()  # the worker thread's steps
         self.rules = settings.interaction_rules
+        self.row_columns = RowColumns(settings)
         self.keep_unknown = (settings.unknown_products or "quarantine") == "keep"
         self.unknown_products: set[str] = set()
         self.writer = InteractionWriter(out)
@@ -150,11 +150,13 @@ class EventIngest:
         self.prepare_watch.reset()
         ingest_chunks(chunks, "interactions", self.report, self.quarantine, self._settle, self._prepare)
 
-    def _prepare(self, rows: pl.DataFrame, path: Path) -> _Prepared:
+    def _prepare(self, chunk: Chunk, path: Path) -> _Prepared:
         """Steps 1-2 for a chunk. Runs in a worker thread: of ``self`` it reads the settings and rules, asks
         ``users`` for its queries (which read the settings only) and times itself on ``prepare_watch``."""
         watch = self.prepare_watch
         watch.lap("wait for the reader, or to hand over")
+        rows = chunk.rows.with_columns(**self.row_columns(chunk.take_text()))
+        watch.lap("rules, times, ids, hashes (compiled)")
         # Rows of interest, narrowed to what the rest needs (raw columns of rows to quarantine are fetched back
         # by record number).
         interest = (
