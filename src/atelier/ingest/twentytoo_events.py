@@ -109,11 +109,15 @@ def _series(values: pa.Array | pa.ChunkedArray) -> pl.Series:
 
 @dataclass
 class _Prepared:
-    """What a chunk says on its own: its raw rows, its rows of interest (narrowed, with the hash of the raw row
-    and the product ids), and its user summary and birth dates (:meth:`UserAccumulator.plans`)."""
+    """What a chunk says on its own: its raw rows; its rows of interest, narrowed, each with the hash of the raw
+    row, the number of product ids ``_n``, the reason it cannot be used (or null) and, for a row naming one
+    product, that product (``_pid``) and whether the catalogue lists it (``_known``); the rows naming several
+    products, one row per distinct product (``_pid``, ``_known``, ``_any``: the row names a known one); and its
+    user summary and birth dates (:meth:`UserAccumulator.plans`)."""
 
     rows: pl.DataFrame
     interest: pl.DataFrame
+    several: pl.DataFrame
     summary: pl.DataFrame
     births: pl.DataFrame
 
@@ -151,32 +155,57 @@ class EventIngest:
         ingest_chunks(chunks, "interactions", self.report, self.quarantine, self._settle, self._prepare)
 
     def _prepare(self, chunk: Chunk, path: Path) -> _Prepared:
-        """Steps 1-2 for a chunk. Runs in a worker thread: of ``self`` it reads the settings and rules, asks
-        ``users`` for its queries (which read the settings only) and times itself on ``prepare_watch``."""
+        """Steps 1-2 for a chunk, and the checks of each row of interest. Runs in a worker thread: of ``self`` it
+        reads the settings, rules and catalogue, asks ``users`` for its queries (which read the settings only)
+        and times itself on ``prepare_watch``."""
         watch = self.prepare_watch
         watch.lap("wait for the reader, or to hand over")
         rows = chunk.rows.with_columns(**self.row_columns(chunk.take_text()))
         watch.lap("rules, times, ids, hashes (compiled)")
         # Rows of interest, narrowed to what the rest needs (raw columns of rows to quarantine are fetched back
-        # by record number).
+        # by record number), each checked: a row's checks and its products need nothing but the row.
+        catalogue = self.catalogue_ids.implode()
         interest = (
             rows.lazy()
             .filter(pl.col("_rule").is_not_null())
-            .select(
-                ROW,
-                "_user",
-                "_ts",
-                "_rule",
-                "_session",
-                "_event",
-                "_button",
-                "_hash",
-                "_ids",
+            .select(ROW, "_user", "_ts", "_rule", "_session", "_event", "_button", "_hash", "_ids")
+            .with_columns(_n=pl.col("_ids").list.len().fill_null(0))
+            .with_columns(
+                pl.when(pl.col("_user").is_null())
+                .then(pl.lit("missing_user_id"))
+                .when(pl.col("_ts").is_null())
+                .then(pl.lit("bad_timestamp"))
+                .when(pl.col("_n") == 0)
+                .then(pl.lit("no_product_id"))
+                .alias(REASON),
+                # Nearly every row names one product: those are checked without exploding.
+                _pid=pl.when(pl.col("_n") == 1).then(pl.col("_ids").list.first()),
             )
+            .with_columns(_known=pl.col("_pid").is_in(catalogue))
         )
-        summary, births, interest = pl.collect_all([*self.users.plans(rows.lazy(), path), interest])
-        watch.lap("user profiles, rows of interest")
-        return _Prepared(rows, interest, summary, births)
+        several = (
+            interest.filter(pl.col(REASON).is_null() & (pl.col("_n") > 1))
+            .select(
+                ROW, "_user", "_ts", "_rule", "_session", "_event", "_button", pl.col("_ids").alias("_pid")
+            )
+            .explode("_pid", empty_as_null=False)
+            .filter(pl.struct(ROW, "_pid").is_first_distinct())  # an id named twice in one package
+            .with_columns(_known=pl.col("_pid").is_in(catalogue))
+            .with_columns(_any=pl.col("_known").any().over(ROW))
+        )
+        summary, births, interest, several = pl.collect_all(
+            [*self.users.plans(rows.lazy(), path), interest.drop("_ids"), several]
+        )
+        if not self.keep_unknown:
+            naming_none = several.filter(~pl.col("_any"))[ROW].implode()
+            unknown = pl.col(REASON).is_null() & (
+                ((pl.col("_n") == 1) & ~pl.col("_known")) | pl.col(ROW).is_in(naming_none)
+            )
+            interest = interest.with_columns(
+                pl.when(unknown).then(pl.lit("unknown_product")).otherwise(pl.col(REASON)).alias(REASON)
+            )
+        watch.lap("user profiles, rows of interest and their checks")
+        return _Prepared(rows, interest, several, summary, births)
 
     def _settle(self, prepared: _Prepared, path: Path, counts: FileCounts) -> None:
         """Steps 3-5 for a chunk, in file order: counts, duplicates, quarantine, interactions, users."""
@@ -190,53 +219,20 @@ class EventIngest:
         interest = interest.filter(first)
         self.watch.lap("duplicates")
 
-        checked = (
-            interest.lazy()
-            .with_columns(_n=pl.col("_ids").list.len().fill_null(0))
-            .with_columns(
-                pl.when(pl.col("_user").is_null())
-                .then(pl.lit("missing_user_id"))
-                .when(pl.col("_ts").is_null())
-                .then(pl.lit("bad_timestamp"))
-                .when(pl.col("_n") == 0)
-                .then(pl.lit("no_product_id"))
-                .alias(REASON)
-            )
-        )
-        good = checked.filter(pl.col(REASON).is_null())
-        catalogue = self.catalogue_ids.implode()
-        # Nearly every row names one product: those are checked without exploding.
-        single = good.filter(pl.col("_n") == 1).with_columns(_pid=pl.col("_ids").list.first())
-        multi = (
-            good.filter(pl.col("_n") > 1)
-            .explode("_ids", empty_as_null=False)
-            .with_columns(_pid=pl.col("_ids"))
-            .filter(pl.struct(ROW, "_pid").is_first_distinct())  # an id named twice in one package
-        )
-        single, multi, bad = pl.collect_all(
-            [
-                single.with_columns(_known=pl.col("_pid").is_in(catalogue)),
-                multi.with_columns(_known=pl.col("_pid").is_in(catalogue)),
-                checked.filter(pl.col(REASON).is_not_null()).select(ROW, REASON),
-            ]
-        )
+        bad = interest.filter(pl.col(REASON).is_not_null()).select(ROW, REASON)
+        good = interest.filter(pl.col(REASON).is_null())
+        single = good.filter(pl.col("_n") == 1)
+        several = prepared.several
+        if several.height:  # of the first-seen rows only
+            several = several.filter(pl.col(ROW).is_in(good.filter(pl.col("_n") > 1)[ROW].implode()))
         if self.keep_unknown:
-            for part in (single, multi):
+            for part in (single, several):
                 self.unknown_products.update(part.filter(~pl.col("_known"))["_pid"].to_list())
-            single, multi = single.with_columns(_known=pl.lit(True)), multi.with_columns(_known=pl.lit(True))
-        multi = multi.with_columns(_any=pl.col("_known").any().over(ROW))
-
-        unknown = pl.lit("unknown_product").alias(REASON)
-        bad = pl.concat(
-            [
-                bad,
-                single.filter(~pl.col("_known")).select(ROW, unknown),
-                multi.filter(~pl.col("_any")).select(ROW, unknown).unique(ROW, maintain_order=True),
-            ]
-        )
+            single = single.with_columns(_known=pl.lit(True))
+            several = several.with_columns(_known=pl.lit(True), _any=pl.lit(True))
         self._quarantine(rows, bad, path, counts)
         # Unknown ids next to known ones in a kept row: the row is kept, the stray id is recorded.
-        stray = multi.filter(pl.col("_any") & ~pl.col("_known"))
+        stray = several.filter(pl.col("_any") & ~pl.col("_known"))
         if stray.height:
             self.quarantine.add(
                 "unknown_product_refs",
@@ -251,7 +247,10 @@ class EventIngest:
 
         columns = ["_user", "_pid", "_session", "_ts", "_event", "_button", "_rule", ROW]
         kept = pl.concat(
-            [single.filter(pl.col("_known")).select(columns), multi.filter(pl.col("_known")).select(columns)]
+            [
+                single.filter(pl.col("_known")).select(columns),
+                several.filter(pl.col("_known")).select(columns),
+            ]
         )
         # Counted from what is written, so a row lost on the way breaks the report's reconciliation.
         counts.keep(kept[ROW].n_unique())
