@@ -238,7 +238,8 @@ class SeenRows:
     (a :class:`~atelier.ingest.scan.HashSet`: O(chunk) per call however many rows came before, at most 16 bytes
     per kept row)."""
 
-    def __init__(self, capacity: int = 1 << 16) -> None:
+    # Room for half a million rows from the start (8 MB): each doubling before that would re-insert every key.
+    def __init__(self, capacity: int = 1 << 20) -> None:
         self._hashes = HashSet(capacity)
 
     def first_seen(self, hashes: pl.Series) -> np.ndarray:
