@@ -107,7 +107,8 @@ def interaction_rule_index(
 ) -> pl.Expr:
     """Index of the most specific rule matching (event, button): exact pair, then button only, then event only.
 
-    Null where no rule matches (the row is of no interest).
+    Null where no rule matches (the row is of no interest). The event ingest runs its compiled twin,
+    :func:`atelier.ingest.scan.rule_index`; this one is the reference the tests hold it to.
     """
     exact = {f"{e}\x1f{b}": i for i, (e, b) in enumerate(rules) if any_value not in (e, b)}
     by_button = {b: i for i, (e, b) in enumerate(rules) if e == any_value and b != any_value}
