@@ -264,7 +264,7 @@ def test_kernels_refuse_buffers_that_do_not_fit():
         _scan.find_runs(
             column,
             np.zeros(1, np.int32),
-            b"\x01" * 256,
+            b"\x01" * 128 + b"\x00" * 128,
             1,
             np.empty(2, np.int64),
             np.empty(1, np.int64),
@@ -274,18 +274,38 @@ def test_kernels_refuse_buffers_that_do_not_fit():
         _scan.seen_insert(np.zeros(4, np.uint64), 2, np.array([5], np.uint64), np.empty(1, np.uint8))
     with pytest.raises(ValueError, match="twice the keys"):
         _scan.seen_rehash(np.array([1, 2, 0, 3], np.uint64), np.zeros(4, np.uint64))
+    with pytest.raises(ValueError, match="empty"):
+        _scan.seen_rehash(np.array([1, 0], np.uint64), np.array([0, 0, 5, 0], np.uint64))
+    with pytest.raises(ValueError, match="ASCII"):
+        _scan.find_runs(
+            column,
+            np.zeros(1, np.int32),
+            b"\x01" * 256,
+            1,
+            np.empty(2, np.int64),
+            np.empty(4, np.int64),
+            np.empty(3, np.uint8),
+        )
+    with pytest.raises(ValueError, match="one value per row"):
+        scan.row_hashes([pa.array(["a"], pa.large_string())], np.zeros(2, np.int32), 1)
 
 
 # -- row_hashes ---------------------------------------------------------------------------------------------
+def test_row_hashes_depend_on_the_secret_seed():
+    columns, wanted = [text(["user-0001-aaaaaa"])], np.zeros(1, np.int32)
+    assert scan.row_hashes(columns, wanted, 1)[0] != scan.row_hashes(columns, wanted, 2)[0]
+
+
 def test_row_hashes_tell_rows_apart_as_exact_duplicates_do():
     first = ["a", "ab", "ab", None, "", "x" * 40, "x" * 40, "a", "ab"]
     second = ["b", "c", "c", "c", "c", "y" * 17, "y" * 17 + "z", "b", "c"]
     wanted = np.array([0, 0, 0, 0, 0, 0, 0, -1, 0], dtype=np.int32)
-    hashes = scan.row_hashes([text(first, chunks=2), text(second, chunks=3)], wanted).tolist()
+    seed = scan.hash_seed()
+    hashes = scan.row_hashes([text(first, chunks=2), text(second, chunks=3)], wanted, seed).tolist()
     assert hashes[1] == hashes[2] == hashes[8]  # the same row, in different chunks
     assert len({hashes[i] for i in (0, 1, 3, 4, 5, 6)}) == 6  # a null is not "", a column edge moves nothing
     assert hashes[7] == 0  # not wanted
-    moved = scan.row_hashes([text(["a"]), text(["bc"])], np.zeros(1, np.int32))
+    moved = scan.row_hashes([text(["a"]), text(["bc"])], np.zeros(1, np.int32), seed)
     assert moved[0] != hashes[1]  # ("ab", "c") and ("a", "bc")
 
 
@@ -297,7 +317,7 @@ def test_row_hashes_tell_rows_apart_as_exact_duplicates_do():
 )
 def test_row_hashes_are_equal_exactly_for_equal_rows(rows):
     hashes = scan.row_hashes(
-        [text([r[0] for r in rows]), text([r[1] for r in rows], chunks=2)], np.zeros(len(rows), np.int32)
+        [text([r[0] for r in rows]), text([r[1] for r in rows], chunks=2)], np.zeros(len(rows), np.int32), 7
     )
     for i in range(len(rows)):
         for j in range(len(rows)):

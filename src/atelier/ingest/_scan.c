@@ -1,18 +1,21 @@
-/* Compiled per-row passes of the event ingest, over Arrow large_string columns (and is_ascii, the CSV reader's
- * quick check of text before a full UTF-8 validation).
+/* Compiled per-row passes of the event ingest, over Arrow large_string columns (see scan.py, their Python face).
  *
  * polars runs each cleaning step as its own pass over a column (30-150 ns a row each); these do the steps that
- * cost the most in one tight loop each, with the GIL released. Each is exact for the inputs it accepts and
- * says so per row, so that the caller can hand anything unusual to the general (polars) path:
+ * cost the most in one tight loop each, with the GIL released. Those with a polars twin are exact for the
+ * inputs they accept and say so per row, so that the caller can hand anything unusual to the general path:
  *
  *   rule_index      (event_name, button_name) -> index of the most specific interaction rule, or -1;
  *   iso_timestamps  "YYYY-MM-DD[ T]HH:MM:SS[Z]" -> microseconds since 1970 (other text is left to the caller);
  *   find_runs       maximal runs of bytes of one ASCII class, at least N long (the ids of "[a-f0-9]{32,}"),
  *                   lower-cased, as the offsets and values of an Arrow list<large_string>;
- *   seen_insert     an open-addressing set of 64-bit hashes: which rows are new (exact-duplicate detection).
+ *   trim_views      values with white space stripped, as Arrow string views into the same bytes;
+ *   row_hashes      a keyed 64-bit hash of whole rows (exact-duplicate detection);
+ *   seen_insert, seen_rehash   an open-addressing set of 64-bit hashes: which rows are new;
+ *   is_ascii        the CSV reader's quick check of text before a full UTF-8 validation.
  *
  * A column is passed as a tuple (validity or None, offsets, data or None, offset, length): the buffers of a
- * pyarrow LargeStringArray.
+ * pyarrow LargeStringArray. The arrays come from pyarrow and are trusted to be valid Arrow (offsets that do not
+ * go backwards); what is checked here is that the buffers are as long as the offsets at the ends say.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -63,7 +66,8 @@ static int column_convert(PyObject *obj, void *out) {
     PyObject *valid, *offsets, *data;
     memset(c, 0, sizeof(*c));
     if (!PyArg_ParseTuple(obj, "OOOnn", &valid, &offsets, &data, &c->offset, &c->length)) return 0;
-    if (c->offset < 0 || c->length < 0) return column_fail(c, "negative offset or length");
+    if (c->offset < 0 || c->length < 0 || c->offset > PY_SSIZE_T_MAX / 8 - c->length - 1)
+        return column_fail(c, "offset or length out of range");
     if (PyObject_GetBuffer(offsets, &c->offsets, PyBUF_SIMPLE) < 0) return 0;
     c->offs = (const int64_t *)c->offsets.buf;
     if (!optional_buffer(valid, &c->valid, &c->has_valid) || !optional_buffer(data, &c->data, &c->has_data))
@@ -169,16 +173,16 @@ static PyObject *rule_index(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "event and button columns differ in length");
         goto done;
     }
-    rules_seq = PySequence_Fast(rules_obj, "rules must be a sequence");
+    rules_seq = PySequence_Tuple(rules_obj); /* our own tuple: its bytes stay put while the GIL is released */
     if (!rules_seq) goto done;
-    Py_ssize_t n_rules = PySequence_Fast_GET_SIZE(rules_seq);
+    Py_ssize_t n_rules = PyTuple_GET_SIZE(rules_seq);
     rules = PyMem_Calloc((size_t)(n_rules ? n_rules : 1), sizeof(Rule));
     if (!rules) {
         PyErr_NoMemory();
         goto done;
     }
     for (Py_ssize_t r = 0; r < n_rules; r++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(rules_seq, r);
+        PyObject *item = PyTuple_GET_ITEM(rules_seq, r);
         Rule *rule = &rules[r];
         /* The bytes objects stay alive in rules_obj for the whole call. */
         if (!PyArg_ParseTuple(item, "y#y#i", &rule->event, &rule->event_len, &rule->button, &rule->button_len,
@@ -345,6 +349,12 @@ static PyObject *find_runs(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "member must be 256 bytes");
         goto done;
     }
+    for (int b = 128; b < 256; b++) {
+        if (((const unsigned char *)member.buf)[b]) { /* a byte of a UTF-8 sequence: runs would cut characters */
+            PyErr_SetString(PyExc_ValueError, "member: ASCII bytes only");
+            goto done;
+        }
+    }
     if (!writable(lists_obj, &lists, n + 1, sizeof(int64_t), "list_offsets")) goto done;
     got = 3;
     if (PyObject_GetBuffer(voffs_obj, &voffs, PyBUF_WRITABLE) < 0) goto done;
@@ -488,7 +498,8 @@ PyDoc_STRVAR(seen_insert_doc,
 "Open addressing with linear probing over ``table`` (uint64, a power of two long, 0 = empty slot): each key of\n"
 "``keys`` (uint64, none 0) not in the table is added and marked 1 in ``first`` (uint8), a key already there\n"
 "(added before, or earlier in ``keys``) is marked 0. ``used``: the keys in the table now. Returns the number\n"
-"added. The caller makes room first: the call fails when the table would become more than half full.");
+"added. The caller makes room first: the call fails, writing nothing, unless the table holds ``used`` + all of\n"
+"``keys`` at most half full.");
 
 static PyObject *seen_insert(PyObject *self, PyObject *args) {
     PyObject *table_obj, *keys_obj, *first_obj;
@@ -514,24 +525,18 @@ static PyObject *seen_insert(PyObject *self, PyObject *args) {
         uint8_t *is_first = (uint8_t *)first.buf;
         uint64_t mask = (uint64_t)capacity - 1;
         Py_ssize_t added = 0;
-        int bad_key = 0, full = 0;
+        int bad_key = 0, full = used < 0 || used > capacity / 2 || n > capacity / 2 - used;
+        for (Py_ssize_t i = 0; i < n && !full; i++) bad_key |= k[i] == 0;
         Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t i = 0; i < n; i++) {
+        /* Checked before anything is written: at most half full after the call, so every probe ends. */
+        for (Py_ssize_t i = 0; i < n && !full && !bad_key; i++) {
             uint64_t key = k[i];
-            if (key == 0) {
-                bad_key = 1;
-                break;
-            }
             /* The low bits of a good hash are as random as the high ones; mix anyway, cheaply, for weak ones. */
             uint64_t slot = (key ^ (key >> 29)) & mask;
             while (slots[slot] != 0 && slots[slot] != key) slot = (slot + 1) & mask;
             if (slots[slot] == key) {
                 is_first[i] = 0;
                 continue;
-            }
-            if (2 * (used + 1) > capacity) {
-                full = 1;
-                break;
             }
             slots[slot] = key;
             is_first[i] = 1;
@@ -569,9 +574,11 @@ static PyObject *seen_rehash(PyObject *self, PyObject *args) {
     const uint64_t *from = (const uint64_t *)old.buf;
     uint64_t *slots = (uint64_t *)table.buf;
     Py_ssize_t keys = 0;
+    int empty = 1;
     for (Py_ssize_t i = 0; i < n_old; i++) keys += from[i] != 0;
-    if (capacity < 1 || (capacity & (capacity - 1)) != 0 || 2 * keys > capacity) {
-        PyErr_SetString(PyExc_ValueError, "new table: a power of two long, at least twice the keys");
+    for (Py_ssize_t i = 0; i < capacity && empty; i++) empty = slots[i] == 0;
+    if (capacity < 1 || (capacity & (capacity - 1)) != 0 || 2 * keys > capacity || !empty) {
+        PyErr_SetString(PyExc_ValueError, "new table: empty, a power of two long, at least twice the keys");
     } else {
         uint64_t mask = (uint64_t)capacity - 1;
         Py_BEGIN_ALLOW_THREADS
@@ -594,8 +601,8 @@ static PyObject *seen_rehash(PyObject *self, PyObject *args) {
 
 static const uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL;
 
-/* One step: the state takes a word; each step is a bijection of the state, so two texts of the same shape
- * that differ anywhere end in different states before the final mix. */
+/* One step: the state takes a word (a bijection of the state for a given word). The first state is a secret
+ * seed: without it nobody can work out the later states, which is what it takes to make two rows collide. */
 static inline uint64_t take_word(uint64_t h, uint64_t w) {
     h = (h ^ w) * GOLDEN;
     return h ^ (h >> 29);
@@ -610,14 +617,16 @@ static inline uint64_t final_mix(uint64_t h) { /* MurmurHash3's fmix64 */
 }
 
 PyDoc_STRVAR(row_hashes_doc,
-"row_hashes(columns, rows, out) -> None\n\n"
+"row_hashes(columns, rows, seed, out) -> None\n\n"
 "A 64-bit hash of each row whose ``rows`` entry (int32) is >= 0, over every column of ``columns`` (a sequence of\n"
-"column tuples): each value's bytes and length, or a null mark, in column order. Equal rows hash alike;\n"
-"different rows collide about once in 2**64. Other rows get 0. ``out``: uint64, one per row.");
+"column tuples): each value's bytes and length, or a null mark, in column order, from the state ``seed`` (keep it\n"
+"secret and the same for every chunk of one ingest). Equal rows hash alike; different rows collide about once\n"
+"in 2**64. Other rows get 0. ``out``: uint64, one per row.");
 
 static PyObject *row_hashes(PyObject *self, PyObject *args) {
     PyObject *columns_obj, *rows_obj, *out_obj;
-    if (!PyArg_ParseTuple(args, "OOO", &columns_obj, &rows_obj, &out_obj)) return NULL;
+    unsigned long long seed;
+    if (!PyArg_ParseTuple(args, "OOKO", &columns_obj, &rows_obj, &seed, &out_obj)) return NULL;
     PyObject *seq = PySequence_Fast(columns_obj, "columns must be a sequence");
     if (!seq) return NULL;
     Py_ssize_t n_columns = PySequence_Fast_GET_SIZE(seq), converted = 0;
@@ -656,7 +665,7 @@ static PyObject *row_hashes(PyObject *self, PyObject *args) {
                 hashes[i] = 0;
                 continue;
             }
-            uint64_t h = 0x5EED;
+            uint64_t h = (uint64_t)seed;
             for (Py_ssize_t c = 0; c < n_columns; c++) {
                 const char *s, *e;
                 if (!column_value(&columns[c], i, &s, &e)) {

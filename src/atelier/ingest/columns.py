@@ -98,7 +98,10 @@ _GOLDEN = 0x9E3779B97F4A7C15  # 2**64 / golden ratio: an odd multiplier that spr
 
 
 def product_ids(expr: pl.Expr, pattern: str) -> pl.Expr:
-    """Every id matching ``pattern`` in the text (a List[String] column; lower-case them after exploding)."""
+    """Every id matching ``pattern`` in the text, as found (a List[String] column; the ingest lower-cases them).
+
+    The event ingest runs :func:`atelier.ingest.scan.find_ids` instead where the pattern is a run of one
+    character class (the default)."""
     return expr.str.extract_all(pattern)
 
 
@@ -108,7 +111,9 @@ def interaction_rule_index(
     """Index of the most specific rule matching (event, button): exact pair, then button only, then event only.
 
     Null where no rule matches (the row is of no interest). The event ingest runs its compiled twin,
-    :func:`atelier.ingest.scan.rule_index`; this one is the reference the tests hold it to.
+    :func:`atelier.ingest.scan.rule_index`; this one is the reference the tests hold it to (the twin compares the
+    pair itself, where this one compares ``event + "\x1f" + button``: they differ only for values holding that
+    control character).
     """
     exact = {f"{e}\x1f{b}": i for i, (e, b) in enumerate(rules) if any_value not in (e, b)}
     by_button = {b: i for i, (e, b) in enumerate(rules) if e == any_value and b != any_value}

@@ -42,8 +42,8 @@ class Chunk:
     text: dict[str, pa.ChunkedArray] | None = None
 
     def take_text(self) -> dict[str, pa.ChunkedArray]:
-        """The rows' Arrow text columns, handed over once: the chunk lets go of them, so that their memory goes
-        as soon as the taker is done, not when the chunk is."""
+        """The rows' Arrow text columns, handed over once: the chunk lets go of them, so that what only they
+        hold goes as soon as the taker is done with them, not when the chunk goes."""
         text, self.text = self.text, None
         if text is None:
             raise ValueError("no text: the source was made without keep_text, or it was taken already")

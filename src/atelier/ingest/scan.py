@@ -11,13 +11,15 @@ as one C loop each (``_scan.c``, built at install), with the GIL released so the
 - :func:`row_hashes`: a 64-bit hash of each row of interest over all its raw columns (exact duplicates);
 - :class:`HashSet`: the 64-bit row hashes seen so far (exact duplicates across chunks and files).
 
-Each does exactly what its polars twin in :mod:`atelier.ingest.columns` does (tests compare them on the same
-inputs); where a setting is outside what a kernel handles (another timestamp format first, a product-id
-pattern that is not a run of one character class), the caller uses the polars twin.
+The first four have a polars twin in :mod:`atelier.ingest.columns` and give what it gives for every input they
+read (tests compare them on the same inputs): the rule lookup and trimming for all text, the times and ids for
+the values and patterns they accept; where a setting is outside what a kernel handles (another timestamp
+format first, a product-id pattern that is not a run of one character class), the caller uses the twin.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 
@@ -105,9 +107,10 @@ def rule_index(
 def iso_timestamps(text: Column) -> tuple[np.ndarray, np.ndarray]:
     """Microseconds since 1970 (int64) and a state per value: 0 null, 1 parsed, 2 left to the general parser.
 
-    Parsed are exactly the values :func:`atelier.ingest.columns.parse_timestamps` reads with ``ISO_SECONDS`` as
-    its first format: that layout, "T" for the space and a final "Z" allowed, of a real calendar date and a time
-    with seconds 0-59. Anything else (other layouts, spaces around the text, impossible dates) gets state 2.
+    Parsed are values :func:`atelier.ingest.columns.parse_timestamps` reads with ``ISO_SECONDS`` as its first
+    format, with the same result: that layout, "T" for the space and a final "Z" allowed, of a real calendar date
+    and a time with seconds 0-59. Anything else (other layouts, spaces around the text, impossible dates, leap
+    seconds) gets state 2, for the general parser.
     """
     chunks = _large_strings(text)
     n = sum(len(c) for c in chunks)
@@ -175,10 +178,18 @@ def trimmed(text: Column, blank_is_null: bool = True) -> pa.ChunkedArray:
     return pa.chunked_array(out, type=pa.string_view())
 
 
-def row_hashes(columns: Sequence[Column], wanted: np.ndarray) -> np.ndarray:
+def hash_seed() -> int:
+    """A fresh secret seed for :func:`row_hashes`: one per ingest, so that nobody can make up a row that collides
+    with another (the hash steps can be undone by anyone who knows the state they start from)."""
+    return int.from_bytes(os.urandom(8), "little")
+
+
+def row_hashes(columns: Sequence[Column], wanted: np.ndarray, seed: int) -> np.ndarray:
     """A 64-bit hash of each row over ``columns`` (each value's bytes and length, or a null mark, in order) for
-    the rows where ``wanted`` (int32) is not negative; 0 for the others. Equal rows hash alike, as with
-    :func:`atelier.ingest.columns.row_hash` (whose values differ: the two are not mixed)."""
+    the rows where ``wanted`` (int32) is not negative; 0 for the others. Equal rows hash alike for one ``seed``
+    (:func:`hash_seed`), as with :func:`atelier.ingest.columns.row_hash` (whose values differ: never mix them)."""
+    if any(len(c) != len(wanted) for c in columns):
+        raise ValueError("row_hashes: every column needs one value per row of wanted")
     chunked = [_large_strings(c) for c in columns]
     cuts = {tuple(len(part) for part in parts) for parts in chunked}
     if len(cuts) > 1:  # columns cut at different rows: one piece each
@@ -189,7 +200,7 @@ def row_hashes(columns: Sequence[Column], wanted: np.ndarray) -> np.ndarray:
         return out
     for i, (start, stop) in enumerate(_spans(chunked[0])):
         rows = np.ascontiguousarray(wanted[start:stop], dtype=np.int32)
-        _scan.row_hashes([_buffers(parts[i]) for parts in chunked], rows, out[start:stop])
+        _scan.row_hashes([_buffers(parts[i]) for parts in chunked], rows, seed, out[start:stop])
     return out
 
 

@@ -6,12 +6,13 @@ Each file is read in chunks (``ingest.chunk_size`` rows). For every chunk, colum
 2. rows whose (event_name, button_name) no rule maps are filtered out as ``event_not_of_interest``;
    steps 1-2 need nothing but the chunk: a worker thread does them (:meth:`EventIngest._prepare`) while the
    main thread settles the chunk before (:meth:`EventIngest._settle`), which needs the earlier chunks;
+   the worker also checks each row of interest (user, time, product ids, the catalogue), as that needs only
+   the row;
 3. exact duplicates of an earlier row of interest, in any file, are filtered out as ``duplicate``
-   (:class:`SeenRows`: 8 bytes per kept row);
+   (:class:`SeenRows`: at most 16 bytes per kept row);
 4. rows without a user, with a broken time, without a product id, or naming only unknown products are
    quarantined with that reason;
-5. product ids are pulled from ``product_package`` with the configured pattern and the row is exploded, one
-   interaction per product, with the kind and weight of its rule.
+5. a row naming several products becomes one interaction per product, with the kind and weight of its rule.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class RowColumns:
 
     - ``_rule``: index of the interaction rule of (event_name, button_name); null for an event of no interest;
     - ``_ts``: the event time (UTC, naive, microseconds); null where no configured format fits;
-    - ``_ids``: the lower-cased product ids in ``product_package`` of the rows of interest (empty otherwise);
+    - ``_ids``: the lower-cased product ids in ``product_package`` of the rows of interest (for the others:
+      empty, or their ids when the regex runs);
     - ``_user``, ``_session``, ``_button``: those columns trimmed, blanks as null; ``_event``: event_name trimmed;
     - ``_hash``: a 64-bit hash of the whole raw row, for the rows of interest (exact duplicates; 0 otherwise).
 
@@ -68,9 +70,11 @@ class RowColumns:
         self.formats = list(settings.timestamp_formats)
         self.pattern = settings.product_id_pattern
         self.id_class = scan.run_class(self.pattern)
+        self.hash_seed = scan.hash_seed()
 
     def __call__(self, columns: Mapping[str, pa.ChunkedArray]) -> dict[str, pl.Series]:
         rule = scan.rule_index(columns["event_name"], columns["button_name"], self.rules)
+        hashes = scan.row_hashes([columns[c] for c in RAW], rule, self.hash_seed)
         return {
             "_rule": _series(scan.arrow_array(rule, pa.int32(), valid=rule >= 0)),
             "_ts": self._times(columns["event_time"]),
@@ -79,7 +83,7 @@ class RowColumns:
             "_session": _series(scan.trimmed(columns["Session_ID"])),
             "_event": _series(scan.trimmed(columns["event_name"], blank_is_null=False)),
             "_button": _series(scan.trimmed(columns["button_name"])),
-            "_hash": _series(scan.arrow_array(scan.row_hashes([columns[c] for c in RAW], rule), pa.uint64())),
+            "_hash": _series(scan.arrow_array(hashes, pa.uint64())),
         }
 
     def _times(self, text: pa.ChunkedArray) -> pl.Series:
@@ -134,7 +138,7 @@ class EventIngest:
         quarantine: Quarantine,
     ) -> None:
         self.settings = settings
-        self.catalogue_ids = catalogue["product_id"]
+        self.catalogue_ids = catalogue["product_id"].implode()  # what is_in takes; made once
         self.departments = catalogue.select("product_id", "department")
         self.report = report
         self.quarantine = quarantine
@@ -164,7 +168,7 @@ class EventIngest:
         watch.lap("rules, times, ids, hashes (compiled)")
         # Rows of interest, narrowed to what the rest needs (raw columns of rows to quarantine are fetched back
         # by record number), each checked: a row's checks and its products need nothing but the row.
-        catalogue = self.catalogue_ids.implode()
+        catalogue = self.catalogue_ids
         interest = (
             rows.lazy()
             .filter(pl.col("_rule").is_not_null())
