@@ -39,8 +39,8 @@ def empty(n: int, dtype: np.typing.DTypeLike) -> np.ndarray:
     """An uninitialised array whose memory comes from Arrow's pool (jemalloc), not from glibc's heap.
 
     The kernels' outputs are a few MB per chunk, freed and made again every chunk: glibc serves such sizes from
-    its arenas once its mmap threshold has grown, and they fragment (the peak memory of a 3M-event ingest was
-    80 MB higher); jemalloc reuses them, as it does for the CSV parser's.
+    its arenas once its mmap threshold has grown, where they fragment; jemalloc reuses them, as it does the CSV
+    parser's blocks.
     """
     dtype = np.dtype(dtype)
     buffer = pa.allocate_buffer(max(n * dtype.itemsize, 1), memory_pool=arrow_memory_pool())
