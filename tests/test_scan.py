@@ -231,25 +231,25 @@ def test_find_ids_matches_the_regex_on_any_text(values, min_len, chunks):
     assert pl.from_arrow(found).to_list() == polars_ids(values, pattern)
 
 
-# -- HashSet ------------------------------------------------------------------------------------------------
-def test_hash_set_is_an_exact_set_through_collisions_and_growth():
-    seen = scan.HashSet(capacity=8)  # tiny: forces probing, collisions and several doublings
+# -- SeenRows -----------------------------------------------------------------------------------------------
+def test_seen_rows_is_an_exact_set_through_collisions_and_growth():
+    seen = scan.SeenRows(capacity=8)  # tiny: forces probing, collisions and several doublings
     rng = np.random.default_rng(1)
     added: list[np.ndarray] = []
     for _ in range(20):
         batch = rng.integers(0, 2**64, size=500, dtype=np.uint64)
         batch = np.concatenate([batch, batch[:50]])  # repeats within a batch: only the first is new
-        new = seen.add_new(batch)
+        new = seen.first_seen(batch)
         assert new[:500].all() and not new[500:].any()
         added.append(batch[:500])
     everything = np.concatenate(added)
     assert len(seen) == everything.size
-    assert not seen.add_new(everything).any()
-    assert seen.add_new(rng.integers(0, 2**64, size=5_000, dtype=np.uint64)).all()
+    assert not seen.first_seen(everything).any()
+    assert seen.first_seen(rng.integers(0, 2**64, size=5_000, dtype=np.uint64)).all()
     same_slot = np.array([3, 3 + 2**20, 3 + 2**21, 0, 1], dtype=np.uint64)  # same low bits; 0 is stored as 1
-    fresh = scan.HashSet(capacity=16)
-    assert fresh.add_new(same_slot).tolist() == [True, True, True, True, False]
-    assert not fresh.add_new(same_slot).any()
+    fresh = scan.SeenRows(capacity=16)
+    assert fresh.first_seen(same_slot).tolist() == [True, True, True, True, False]
+    assert not fresh.first_seen(same_slot).any()
 
 
 def test_kernels_refuse_buffers_that_do_not_fit():

@@ -14,7 +14,6 @@ from pathlib import Path
 from queue import Queue
 from typing import Any
 
-import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 from rich.progress import TaskID
@@ -23,7 +22,6 @@ from atelier.config import IngestSettings
 from atelier.ingest.columns import blank_to_null
 from atelier.ingest.csvfile import ROW, Chunk, CsvSource, Prefetch, read_all
 from atelier.ingest.report import FileCounts, IngestReport, Quarantine
-from atelier.ingest.scan import HashSet
 from atelier.progress import progress
 from atelier.schema import conform, empty
 from atelier.store.tables import table_path, write_table
@@ -231,24 +229,6 @@ def write_empty(out: Path, *tables: str) -> None:
     """Write valid tables without rows (a source that has no users, say)."""
     for table in tables:
         write_table(empty(table), out, table)
-
-
-class SeenRows:
-    """The 64-bit hashes of the rows kept so far, for exact-duplicate detection across chunks and files
-    (a :class:`~atelier.ingest.scan.HashSet`: O(chunk) per call however many rows came before, at most 16 bytes
-    per kept row)."""
-
-    # Room for half a million rows from the start (8 MB): each doubling before that would re-insert every key.
-    def __init__(self, capacity: int = 1 << 20) -> None:
-        self._hashes = HashSet(capacity)
-
-    def first_seen(self, hashes: pl.Series) -> np.ndarray:
-        """Which rows are seen for the first time (not earlier in ``hashes``, nor in any earlier call); adds them."""
-        return self._hashes.add_new(hashes.to_numpy())
-
-    @property
-    def nbytes(self) -> int:
-        return self._hashes.nbytes
 
 
 class InteractionWriter:

@@ -495,8 +495,8 @@ done:
 
 PyDoc_STRVAR(seen_insert_doc,
 "seen_insert(table, used, keys, first) -> int\n\n"
-"Open addressing with linear probing over ``table`` (uint64, a power of two long, 0 = empty slot): each key of\n"
-"``keys`` (uint64, none 0) not in the table is added and marked 1 in ``first`` (uint8), a key already there\n"
+"Open addressing with linear probing over ``table`` (uint64, a power of two long, 0 = empty slot, so a key 0 is\n"
+"kept as 1: a 1 in 2**64 chance of a false match): each key of ``keys`` (uint64) not in the table is added and marked 1 in ``first`` (uint8), a key already there\n"
 "(added before, or earlier in ``keys``) is marked 0. ``used``: the keys in the table now. Returns the number\n"
 "added. The caller makes room first: the call fails, writing nothing, unless the table holds ``used`` + all of\n"
 "``keys`` at most half full.");
@@ -525,12 +525,11 @@ static PyObject *seen_insert(PyObject *self, PyObject *args) {
         uint8_t *is_first = (uint8_t *)first.buf;
         uint64_t mask = (uint64_t)capacity - 1;
         Py_ssize_t added = 0;
-        int bad_key = 0, full = used < 0 || used > capacity / 2 || n > capacity / 2 - used;
-        for (Py_ssize_t i = 0; i < n && !full; i++) bad_key |= k[i] == 0;
+        int full = used < 0 || used > capacity / 2 || n > capacity / 2 - used;
         Py_BEGIN_ALLOW_THREADS
         /* Checked before anything is written: at most half full after the call, so every probe ends. */
-        for (Py_ssize_t i = 0; i < n && !full && !bad_key; i++) {
-            uint64_t key = k[i];
+        for (Py_ssize_t i = 0; i < n && !full; i++) {
+            uint64_t key = k[i] ? k[i] : 1; /* 0 marks an empty slot: a hash of 0 is kept as 1 */
             /* The low bits of a good hash are as random as the high ones; mix anyway, cheaply, for weak ones. */
             uint64_t slot = (key ^ (key >> 29)) & mask;
             while (slots[slot] != 0 && slots[slot] != key) slot = (slot + 1) & mask;
@@ -544,8 +543,7 @@ static PyObject *seen_insert(PyObject *self, PyObject *args) {
             added++;
         }
         Py_END_ALLOW_THREADS
-        if (bad_key) PyErr_SetString(PyExc_ValueError, "key 0 marks an empty slot and cannot be stored");
-        else if (full) PyErr_SetString(PyExc_ValueError, "table more than half full: grow it first");
+        if (full) PyErr_SetString(PyExc_ValueError, "table more than half full: grow it first");
         else result = PyLong_FromSsize_t(added);
     }
     PyBuffer_Release(&first);

@@ -22,11 +22,11 @@ import polars as pl
 
 from atelier.config import EventsCsvSettings, IngestSettings, Settings
 from atelier.errors import ConfigError, InputError
+from atelier.ingest import scan
 from atelier.ingest._common import (
     REASON,
     ChunkReader,
     InteractionWriter,
-    SeenRows,
     UserActivity,
     bare_products,
     ingest_chunks,
@@ -114,7 +114,7 @@ class EventLog:
         self.quarantine = quarantine
         self.writer = InteractionWriter(out, collect_product_ids=True)
         self.activity = UserActivity()
-        self.seen = SeenRows()
+        self.seen = scan.SeenRows()
 
     def chunk(self, rows: pl.DataFrame, path: Path, counts: FileCounts) -> None:
         """Clean one chunk of raw rows of ``path`` into interactions."""

@@ -9,7 +9,7 @@ as one C loop each (``_scan.c``, built at install), with the GIL released so the
 - :func:`find_ids`: the product ids in ``product_package`` for patterns of the form ``[class]{n,}``;
 - :func:`trimmed`: text with white space stripped (and blanks as null), as views into the text (no copy);
 - :func:`row_hashes`: a 64-bit hash of each row of interest over all its raw columns (exact duplicates);
-- :class:`HashSet`: the 64-bit row hashes seen so far (exact duplicates across chunks and files).
+- :class:`SeenRows`: the 64-bit row hashes seen so far (exact duplicates across chunks and files).
 
 The first four have a polars twin in :mod:`atelier.ingest.columns` and give what it gives for every input they
 read (tests compare them on the same inputs): the rule lookup and trimming for all text, the times and ids for
@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 
 from atelier.ingest import _scan
@@ -71,10 +72,17 @@ def _buffers(array: pa.Array) -> tuple:
     return (validity if array.null_count else None), offsets, data, array.offset, len(array)
 
 
-def _spans(chunks: list[pa.Array]) -> list[tuple[int, int]]:
-    """(start, stop) row positions of each chunk in the whole column."""
-    stops = np.cumsum([len(c) for c in chunks], dtype=np.int64)
-    return [(int(stop) - len(c), int(stop)) for c, stop in zip(chunks, stops, strict=True)]
+def _pieces(*columns: Column) -> Iterator[tuple[int, int, list[pa.Array]]]:
+    """(start, stop, one large_string piece of each column) for the rows of the columns, piece after piece;
+    columns cut at different rows are joined into one piece each first (those of one table rarely are)."""
+    chunked = [_large_strings(c) for c in columns]
+    if len({tuple(len(part) for part in parts) for parts in chunked}) > 1:
+        chunked = [[pa.concat_arrays(parts)] if len(parts) > 1 else parts for parts in chunked]
+    start = 0
+    for parts in zip(*chunked, strict=True):
+        stop = start + len(parts[0])
+        yield start, stop, list(parts)
+        start = stop
 
 
 def rule_index(
@@ -94,12 +102,8 @@ def rule_index(
         elif button_name == any_value:
             kind = 2
         table.append((event_name.encode(), button_name.encode(), kind))
-    events, buttons = _large_strings(event), _large_strings(button)
-    if [len(c) for c in buttons] != [len(c) for c in events]:
-        buttons = _large_strings(pa.chunked_array(buttons, pa.large_string()).combine_chunks())
-        events = _large_strings(pa.chunked_array(events, pa.large_string()).combine_chunks())
-    out = empty(sum(len(c) for c in events), np.int32)
-    for (start, stop), e, b in zip(_spans(events), events, buttons, strict=True):
+    out = empty(len(event), np.int32)
+    for start, stop, (e, b) in _pieces(event, button):
         _scan.rule_index(_buffers(e), _buffers(b), table, out[start:stop])
     return out
 
@@ -112,10 +116,8 @@ def iso_timestamps(text: Column) -> tuple[np.ndarray, np.ndarray]:
     and a time with seconds 0-59. Anything else (other layouts, spaces around the text, impossible dates, leap
     seconds) gets state 2, for the general parser.
     """
-    chunks = _large_strings(text)
-    n = sum(len(c) for c in chunks)
-    micros, state = empty(n, np.int64), empty(n, np.uint8)
-    for (start, stop), part in zip(_spans(chunks), chunks, strict=True):
+    micros, state = empty(len(text), np.int64), empty(len(text), np.uint8)
+    for start, stop, (part,) in _pieces(text):
         _scan.iso_timestamps(_buffers(part), micros[start:stop], state[start:stop])
     return micros, state
 
@@ -144,8 +146,7 @@ def find_ids(text: Column, wanted: np.ndarray, member: bytes, min_len: int) -> p
     which is what ``str.extract_all('[class]{n,}')`` finds, in order. Rows where ``wanted`` is negative, and
     nulls, get an empty list. A list<large_string> column aligned with ``text``."""
     lists = []
-    chunks = _large_strings(text)
-    for (start, stop), part in zip(_spans(chunks), chunks, strict=True):
+    for start, stop, (part,) in _pieces(text):
         n = stop - start
         rows = np.ascontiguousarray(wanted[start:stop], dtype=np.int32)
         offsets = np.frombuffer(part.buffers()[1], dtype=np.int64)[part.offset : part.offset + n + 1]
@@ -168,7 +169,7 @@ def trimmed(text: Column, blank_is_null: bool = True) -> pa.ChunkedArray:
     blank value becomes null (:func:`atelier.ingest.columns.blank_to_null`). A string_view column pointing into
     ``text``'s own bytes: polars takes it without a copy."""
     out = []
-    for part in _large_strings(text):
+    for _, _, (part,) in _pieces(text):
         n = len(part)
         views, validity = empty(16 * n, np.uint8), empty((n + 7) // 8, np.uint8)
         nulls = _scan.trim_views(_buffers(part), blank_is_null, views, validity)
@@ -188,28 +189,22 @@ def row_hashes(columns: Sequence[Column], wanted: np.ndarray, seed: int) -> np.n
     """A 64-bit hash of each row over ``columns`` (each value's bytes and length, or a null mark, in order) for
     the rows where ``wanted`` (int32) is not negative; 0 for the others. Equal rows hash alike for one ``seed``
     (:func:`hash_seed`), as with :func:`atelier.ingest.columns.row_hash` (whose values differ: never mix them)."""
-    if any(len(c) != len(wanted) for c in columns):
-        raise ValueError("row_hashes: every column needs one value per row of wanted")
-    chunked = [_large_strings(c) for c in columns]
-    cuts = {tuple(len(part) for part in parts) for parts in chunked}
-    if len(cuts) > 1:  # columns cut at different rows: one piece each
-        chunked = [[pa.concat_arrays(parts)] if len(parts) > 1 else parts for parts in chunked]
+    if not columns or any(len(c) != len(wanted) for c in columns):
+        raise ValueError("row_hashes: one or more columns, each with one value per row of wanted")
     out = empty(len(wanted), np.uint64)
-    if not chunked:
-        out[:] = 0
-        return out
-    for i, (start, stop) in enumerate(_spans(chunked[0])):
+    for start, stop, parts in _pieces(*columns):
         rows = np.ascontiguousarray(wanted[start:stop], dtype=np.int32)
-        _scan.row_hashes([_buffers(parts[i]) for parts in chunked], rows, seed, out[start:stop])
+        _scan.row_hashes([_buffers(part) for part in parts], rows, seed, out[start:stop])
     return out
 
 
-class HashSet:
-    """A set of 64-bit hashes in one NumPy array (open addressing, linear probing, at most half full), probed
-    and filled a whole batch at once in C: O(batch) per call however many came before, at most 16 bytes per
-    hash. 0 marks an empty slot, so a hash of 0 is stored as 1 (a 1 in 2**64 chance of a false match)."""
+class SeenRows:
+    """The 64-bit hashes of the rows kept so far (exact-duplicate detection across chunks and files), in one
+    NumPy array (open addressing, linear probing, at most half full) probed and filled a whole chunk at once in
+    C: O(chunk) per call however many rows came before, at most 16 bytes per kept row."""
 
-    def __init__(self, capacity: int = 1 << 16) -> None:
+    # Room for half a million rows from the start (8 MB): each doubling before that would re-insert every key.
+    def __init__(self, capacity: int = 1 << 20) -> None:
         if capacity < 2 or capacity & (capacity - 1):
             raise ValueError(f"capacity must be a power of two of at least 2, got {capacity}")
         self._table = np.zeros(capacity, dtype=np.uint64)
@@ -222,10 +217,10 @@ class HashSet:
     def nbytes(self) -> int:
         return self._table.nbytes
 
-    def add_new(self, hashes: np.ndarray) -> np.ndarray:
-        """Which of ``hashes`` are new (neither added before nor earlier in ``hashes``), as booleans; adds them."""
-        keys = np.asarray(hashes, dtype=np.uint64)
-        keys = np.where(keys == 0, np.uint64(1), keys)
+    def first_seen(self, hashes: np.ndarray | pl.Series) -> np.ndarray:
+        """Which rows are seen for the first time (not earlier in ``hashes``, nor in any earlier call), as
+        booleans; adds them."""
+        keys = np.ascontiguousarray(hashes, dtype=np.uint64)
         if 2 * (self._size + keys.size) > self._table.size:
             self._grow(2 * (self._size + keys.size))
         first = np.empty(keys.size, dtype=np.uint8)

@@ -9,7 +9,7 @@ Each file is read in chunks (``ingest.chunk_size`` rows). For every chunk, colum
    the worker also checks each row of interest (user, time, product ids, the catalogue), as that needs only
    the row;
 3. exact duplicates of an earlier row of interest, in any file, are filtered out as ``duplicate``
-   (:class:`SeenRows`: at most 16 bytes per kept row);
+   (:class:`~atelier.ingest.scan.SeenRows`: at most 16 bytes per kept row);
 4. rows without a user, with a broken time, without a product id, or naming only unknown products are
    quarantined with that reason;
 5. a row naming several products becomes one interaction per product, with the kind and weight of its rule.
@@ -31,7 +31,6 @@ from atelier.ingest._common import (
     REASON,
     ChunkReader,
     InteractionWriter,
-    SeenRows,
     ingest_chunks,
     quarantine_flagged,
 )
@@ -143,7 +142,7 @@ class EventIngest:
         self.report = report
         self.quarantine = quarantine
         self.users = UserAccumulator(settings)
-        self.seen = SeenRows()
+        self.seen = scan.SeenRows()
         self.watch = Stopwatch()  # the main thread's steps
         self.prepare_watch = Stopwatch()  # the worker thread's steps
         self.rules = settings.interaction_rules

@@ -170,10 +170,10 @@ class UserAccumulator:
             info["note"] = "not run: fewer than 10 users with an age, or none without"
             return users, info
         x, y = features[known], users["age"].to_numpy()[known]
-        cv = _cross_validated(x, y, folds=5)
+        cv, moments = _cross_validated(x, y, folds=5)
         info["cv_mae_years"] = round(float(np.mean(np.abs(cv - y))), 2)
         info["baseline_mae_years"] = round(float(np.mean(np.abs(y - np.median(y)))), 2)
-        fit = _Moments.of(x, y).ridge()
+        fit = moments.ridge()  # on every user with an age
         guess = np.clip(fit(features[~known]), self.settings.min_age, self.settings.max_age)
         ages = users["age"].to_numpy().copy()
         ages[~known] = np.round(guess, 1)
@@ -243,8 +243,9 @@ class _Moments:
         return lambda new: (new - mean_x) @ coef + mean_y
 
 
-def _cross_validated(x: np.ndarray, y: np.ndarray, folds: int) -> np.ndarray:
-    """Out-of-fold ridge predictions; row i is in fold i mod ``folds`` (so runs are repeatable)."""
+def _cross_validated(x: np.ndarray, y: np.ndarray, folds: int) -> tuple[np.ndarray, _Moments]:
+    """Out-of-fold ridge predictions (row i is in fold i mod ``folds``, so runs are repeatable), and the moments
+    of all the rows, for the fit on all of them."""
     fold_of = np.arange(len(y)) % min(folds, len(y))
     parts = [np.flatnonzero(fold_of == f) for f in range(fold_of.max() + 1)]
     held_out = [_Moments.of(x[part], y[part]) for part in parts]
@@ -252,7 +253,7 @@ def _cross_validated(x: np.ndarray, y: np.ndarray, folds: int) -> np.ndarray:
     out = np.empty_like(y, dtype=float)
     for part, moments in zip(parts, held_out, strict=True):
         out[part] = (everything - moments).ridge()(x[part])
-    return out
+    return out, everything
 
 
 def _detach(frame: pl.DataFrame) -> pl.DataFrame:
