@@ -31,6 +31,7 @@ class BadValue(ValueError):
 
 
 _NULL_SPELLINGS = frozenset({"", "nan", "none", "null", "n/a", "na"})
+_LONGEST_NULL = max(map(len, _NULL_SPELLINGS))  # longer text is no null spelling: spares lower-casing it
 
 
 def is_blank(raw: Any) -> bool:
@@ -48,7 +49,7 @@ def clean_text(raw: Any) -> str | None:
         return None
     if type(raw) is str:
         text = " ".join(raw.split())
-        return None if text.lower() in _NULL_SPELLINGS else text
+        return None if len(text) <= _LONGEST_NULL and text.lower() in _NULL_SPELLINGS else text
     if is_blank(raw):
         return None
     if isinstance(raw, list | tuple):

@@ -34,6 +34,8 @@ _LITERALS = {
     "undefined": None,
 }
 _STRING_END_FOLLOWERS = set(",}]:)")
+# A backslash right after the opening bracket: no JSON text starts so, and TwentyToo's escaped cells all do.
+_ESCAPED_START = re.compile(r"[\[{]\s*\\")
 
 
 class PseudoJsonError(ValueError):
@@ -47,10 +49,11 @@ def loads(text: str) -> Any:
     stripped = text.strip()
     if not stripped:
         raise PseudoJsonError("empty text")
-    try:
-        return json.loads(stripped)
-    except (ValueError, RecursionError):
-        pass
+    if not _ESCAPED_START.match(stripped):  # strict JSON would fail at once: spare the cost of its error
+        try:
+            return json.loads(stripped)
+        except (ValueError, RecursionError):
+            pass
     unescaped = _unescape(stripped)
     # Python spellings (True, None) and ObjectId("...") rewritten to JSON; strict JSON then settles most cells.
     as_json = _unwrap(unescaped) if "(" in unescaped else unescaped

@@ -174,7 +174,7 @@ class UserAccumulator:
         x, y = features[known], users["age"].to_numpy()[known]
         cv, moments = _cross_validated(x, y, folds=5)
         info["cv_mae_years"] = round(float(np.mean(np.abs(cv - y))), 2)
-        info["baseline_mae_years"] = round(float(np.mean(np.abs(y - np.median(y)))), 2)
+        info["baseline_mae_years"] = round(float(np.mean(np.abs(y - users["age"].median()))), 2)
         fit = moments.ridge()  # on every user with an age
         guess = np.clip(fit(features[~known]), self.settings.min_age, self.settings.max_age)
         ages = users["age"].to_numpy().copy()
