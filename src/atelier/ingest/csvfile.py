@@ -33,7 +33,8 @@ T = TypeVar("T")
 
 @dataclass
 class Chunk:
-    """A slice of a CSV file: the parsed rows (all String, plus ``_row``) and the rows that did not parse."""
+    """A slice of a CSV file: the parsed rows (all String, plus ``_row``; without the source's ``text_only``
+    columns) and the rows that did not parse."""
 
     rows: pl.DataFrame
     malformed: list[tuple[int | None, str]] = field(default_factory=list)
@@ -55,8 +56,9 @@ class CsvSource:
 
     ``required`` columns must be in the header; ``optional`` ones are read when present and otherwise appear as
     null columns, so downstream code always sees the same columns. ``column_names`` reads a file without header.
-    ``keep_text`` hands each chunk's Arrow columns on beside its frame (:attr:`Chunk.text`), for code that reads
-    Arrow's buffers (the compiled passes of :mod:`atelier.ingest.scan`).
+    ``keep_text`` hands each chunk's Arrow columns (all of them) on beside its frame (:attr:`Chunk.text`), for code
+    that reads Arrow's buffers (the compiled passes of :mod:`atelier.ingest.scan`); the ``text_only`` columns are
+    then left out of the frame: polars would copy every byte of them into its own strings.
     """
 
     def __init__(
@@ -68,9 +70,13 @@ class CsvSource:
         column_names: Sequence[str] | None = None,
         delimiter: str = ",",
         keep_text: bool = False,
+        text_only: Sequence[str] = (),
     ) -> None:
         self.path = Path(path)
         self.keep_text = keep_text
+        if text_only and not keep_text:
+            raise ValueError("text_only columns need keep_text: they are only in the chunks' text")
+        self.text_only = set(text_only)
         self.required = list(required)
         self.optional = list(optional)
         self.chunk_rows = chunk_rows
@@ -171,7 +177,8 @@ class CsvSource:
     def _to_frame(
         self, batches: list[pa.RecordBatch], present: list[str], numbers: np.ndarray
     ) -> tuple[pl.DataFrame, dict[str, pa.ChunkedArray]]:
-        """The rows as a frame (with ``_row``), and their text columns as Arrow arrays."""
+        """The rows as a frame (with ``_row``, without the ``text_only`` columns), and their text columns as Arrow
+        arrays."""
         table = pa.Table.from_batches(batches) if batches else None
         n = 0 if table is None else table.num_rows
         data: dict[str, pa.ChunkedArray] = {}
@@ -180,7 +187,8 @@ class CsvSource:
                 data[name] = _valid_text(table.column(name))
             else:
                 data[name] = pa.chunked_array([pa.nulls(n, pa.large_string())])
-        frame = pl.from_arrow(pa.table(data), rechunk=False)
+        in_frame = {name: column for name, column in data.items() if name not in self.text_only}
+        frame = pl.from_arrow(pa.table(in_frame), rechunk=False)
         assert isinstance(frame, pl.DataFrame)
         return frame.with_columns(pl.Series(ROW, numbers, dtype=pl.Int64)), data
 

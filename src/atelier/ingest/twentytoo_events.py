@@ -42,11 +42,17 @@ from atelier.ingest.users import UserAccumulator
 REQUIRED = ["User_ID", "Session_ID", "event_time", "event_name", "button_name", "product_package"]
 OPTIONAL = ["Question", "Answer", "city", "region", "platform"]
 RAW = REQUIRED + OPTIONAL
+# Read only from the parser's Arrow columns (by the compiled passes, and for the raw rows quarantined): a polars
+# frame of them would copy their bytes, the packages' above all. The user profile reads the others from the frame.
+ARROW_ONLY = ["User_ID", "Session_ID", "event_name", "button_name", "product_package", "Question"]
 
 
 def event_sources(paths: Sequence[Path], settings: IngestSettings) -> list[CsvSource]:
     """A reader per events file; every file and its header are checked here, before any work is done."""
-    return [CsvSource(p, REQUIRED, OPTIONAL, chunk_rows=settings.chunk_size, keep_text=True) for p in paths]
+    return [
+        CsvSource(p, REQUIRED, OPTIONAL, chunk_rows=settings.chunk_size, keep_text=True, text_only=ARROW_ONLY)
+        for p in paths
+    ]
 
 
 class RowColumns:
@@ -112,13 +118,15 @@ def _series(values: pa.Array | pa.ChunkedArray) -> pl.Series:
 
 @dataclass
 class _Prepared:
-    """What a chunk says on its own: its raw rows; its rows of interest, narrowed, each with the hash of the raw
-    row, the number of product ids ``_n``, the reason it cannot be used (or null) and, for a row naming one
-    product, that product (``_pid``) and whether the catalogue lists it (``_known``); the rows naming several
-    products, one row per distinct product (``_pid``, ``_known``, ``_any``: the row names a known one); and its
-    user summary and birth dates (:meth:`UserAccumulator.plans`)."""
+    """What a chunk says on its own: its raw rows (the frame, and the ``ARROW_ONLY`` columns as Arrow text); its
+    rows of interest, narrowed, each with the hash of the raw row, the number of product ids ``_n``, the reason
+    it cannot be used (or null) and, for a row naming one product, that product (``_pid``) and whether the
+    catalogue lists it (``_known``); the rows naming several products, one row per distinct product (``_pid``,
+    ``_known``, ``_any``: the row names a known one); and its user summary and birth dates
+    (:meth:`UserAccumulator.plans`)."""
 
     rows: pl.DataFrame
+    arrow_only: dict[str, pa.ChunkedArray]
     interest: pl.DataFrame
     several: pl.DataFrame
     summary: pl.DataFrame
@@ -163,7 +171,8 @@ class EventIngest:
         and times itself on ``prepare_watch``."""
         watch = self.prepare_watch
         watch.lap("wait for the reader, or to hand over")
-        rows = chunk.rows.with_columns(**self.row_columns(chunk.take_text()))
+        text = chunk.take_text()
+        rows = chunk.rows.with_columns(**self.row_columns(text))
         watch.lap("rules, times, ids, hashes (compiled)")
         # Rows of interest, narrowed to what the rest needs (raw columns of rows to quarantine are fetched back
         # by record number), each checked: a row's checks and its products need nothing but the row.
@@ -208,7 +217,8 @@ class EventIngest:
                 pl.when(unknown).then(pl.lit("unknown_product")).otherwise(pl.col(REASON)).alias(REASON)
             )
         watch.lap("user profiles, rows of interest and their checks")
-        return _Prepared(rows, interest, several, summary, births)
+        arrow_only = {c: text[c] for c in ARROW_ONLY}
+        return _Prepared(rows, arrow_only, interest, several, summary, births)
 
     def _settle(self, prepared: _Prepared, path: Path, counts: FileCounts) -> None:
         """Steps 3-5 for a chunk, in file order: counts, duplicates, quarantine, interactions, users."""
@@ -233,7 +243,7 @@ class EventIngest:
                 self.unknown_products.update(part.filter(~pl.col("_known"))["_pid"].to_list())
             single = single.with_columns(_known=pl.lit(True))
             several = several.with_columns(_known=pl.lit(True), _any=pl.lit(True))
-        self._quarantine(rows, bad, path, counts)
+        self._quarantine(prepared, bad, path, counts)
         # Unknown ids next to known ones in a kept row: the row is kept, the stray id is recorded.
         stray = several.filter(pl.col("_any") & ~pl.col("_known"))
         if stray.height:
@@ -260,14 +270,21 @@ class EventIngest:
         self._write(kept)
         self.watch.lap("hand to writer")
 
-    def _quarantine(self, rows: pl.DataFrame, bad: pl.DataFrame, path: Path, counts: FileCounts) -> None:
-        """Quarantine the raw ``rows`` whose record numbers ``bad`` lists (each once), with ``bad``'s reasons."""
+    def _quarantine(self, chunk: _Prepared, bad: pl.DataFrame, path: Path, counts: FileCounts) -> None:
+        """Quarantine the raw rows of ``chunk`` whose record numbers ``bad`` lists (each once), with ``bad``'s
+        reasons."""
         if bad.height:
             bad = bad.sort(ROW)
             # Record numbers grow through a chunk: each bad row is found by a binary search, not a pass, and only
             # those rows are gathered (a select of the chunk's columns first costs 3 ms a chunk).
-            at = rows[ROW].search_sorted(bad[ROW])
-            raw = rows.select(pl.col(*RAW, ROW).gather(at)).with_columns(bad[REASON])
+            at = chunk.rows[ROW].search_sorted(bad[ROW])
+            positions = scan.arrow_array(at.to_numpy().astype(np.int64), pa.int64())
+            from_arrow = {c: _series(text.take(positions)).alias(c) for c, text in chunk.arrow_only.items()}
+            raw = chunk.rows.select(
+                *(pl.lit(from_arrow[c]) if c in from_arrow else pl.col(c).gather(at) for c in RAW),
+                pl.col(ROW).gather(at),
+                bad[REASON],
+            )
             quarantine_flagged(raw, "interactions", path, counts, self.quarantine)
 
     def _write(self, kept: pl.DataFrame) -> None:
