@@ -76,6 +76,20 @@ def test_chunks_hold_at_least_chunk_rows(tmp_path):
     assert all(c.rows.height >= 10_000 for c in chunks[:-1])
     assert chunks[-1].rows[ROW].to_list()[-1] == 25_001
 
+def test_text_only_columns_are_in_the_text_not_in_the_frame(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("a,b,c\n1, x ,\n2,y,z\n")
+    (chunk,) = CsvSource(path, ["a", "b"], optional=["c", "d"], keep_text=True, text_only=["b", "d"]).chunks()
+    assert chunk.rows.columns == ["a", "c", ROW]
+    text = chunk.take_text()
+    assert list(text) == ["a", "b", "c", "d"]
+    assert text["b"].to_pylist() == [" x ", "y"] and text["d"].to_pylist() == [None, None]
+    with pytest.raises(ValueError, match="taken already"):
+        chunk.take_text()
+    with pytest.raises(ValueError, match="need keep_text"):
+        CsvSource(path, ["a"], text_only=["b"])
+
+
 
 @pytest.mark.parametrize("content", ["", "\n"])
 def test_empty_file_is_a_clear_error(tmp_path, content):
