@@ -76,6 +76,7 @@ def test_chunks_hold_at_least_chunk_rows(tmp_path):
     assert all(c.rows.height >= 10_000 for c in chunks[:-1])
     assert chunks[-1].rows[ROW].to_list()[-1] == 25_001
 
+
 def test_text_only_columns_are_in_the_text_not_in_the_frame(tmp_path):
     path = tmp_path / "events.csv"
     path.write_text("a,b,c\n1, x ,\n2,y,z\n")
@@ -88,7 +89,6 @@ def test_text_only_columns_are_in_the_text_not_in_the_frame(tmp_path):
         chunk.take_text()
     with pytest.raises(ValueError, match="need keep_text"):
         CsvSource(path, ["a"], text_only=["b"])
-
 
 
 @pytest.mark.parametrize("content", ["", "\n"])
