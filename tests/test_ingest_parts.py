@@ -89,6 +89,8 @@ def test_text_only_columns_are_in_the_text_not_in_the_frame(tmp_path):
         chunk.take_text()
     with pytest.raises(ValueError, match="need keep_text"):
         CsvSource(path, ["a"], text_only=["b"])
+    with pytest.raises(ValueError, match="neither required nor optional"):
+        CsvSource(path, ["a"], keep_text=True, text_only=["B"])
 
 
 @pytest.mark.parametrize("content", ["", "\n"])

@@ -309,6 +309,21 @@ def test_row_hashes_tell_rows_apart_as_exact_duplicates_do():
     assert moved[0] != hashes[1]  # ("ab", "c") and ("a", "bc")
 
 
+def test_row_hashes_resist_a_collision_made_without_the_seed():
+    """The first four-lane hash started its lanes at the seed XOR public constants: a row whose first two words
+    were XORed with the difference of two constants (its lanes swapped, in effect) hashed like the original for
+    every seed. The lanes now start from secret, unrelated states and are finished in order."""
+    difference = (0x243F6A8885A308D3 ^ 0x13198A2E03707344).to_bytes(8, "little")
+    word = b"@\xc2\x80` @@@"
+    twisted = bytes(a ^ b for a, b in zip(word, difference, strict=True))
+    rest = ["aaaaaaaa" + "q" * 16] * 9 + ["bbbbbbbb"]
+    rows = [[(word * 2).decode(), *rest], [(twisted * 2).decode(), *rest]]
+    columns = [pa.array(list(values), pa.large_string()) for values in zip(*rows, strict=True)]
+    for _ in range(5):
+        first, second = scan.row_hashes(columns, np.zeros(2, np.int32), scan.hash_seed())
+        assert first != second
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(

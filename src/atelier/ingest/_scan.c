@@ -599,21 +599,32 @@ static PyObject *seen_rehash(PyObject *self, PyObject *args) {
 
 static const uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL;
 
-/* One step: the state takes a word (a bijection of the state for a given word). The first state is a secret
- * seed: without it nobody can work out the later states, which is what it takes to make two rows collide. */
+/* One step: the state takes a word (a bijection of the state for a given word). The first states come from a
+ * secret seed: without it nobody can work out the later states, which is what it takes to make two rows collide. */
 static inline uint64_t take_word(uint64_t h, uint64_t w) {
     h = (h ^ w) * GOLDEN;
     return h ^ (h >> 29);
 }
 
+static inline uint64_t final_mix(uint64_t h) { /* MurmurHash3's fmix64 */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
+}
+
 /* Four states fed in turn; a word goes to the first, and the states rotate (register renaming makes the rotation
- * free), so each state takes every fourth word. */
+ * free), so each state takes every fourth word. Each state starts from its own non-linear function of the secret
+ * seed: from public offsets of one seed (seed ^ K), a word could cancel the offset and two rows whose lanes are
+ * swapped would collide for every seed. */
 typedef struct {
     uint64_t a, b, c, d;
 } Lanes;
 
 static inline Lanes lanes_start(uint64_t seed) {
-    Lanes l = {seed, seed ^ 0x243F6A8885A308D3ULL, seed ^ 0x13198A2E03707344ULL, seed ^ 0xA4093822299F31D0ULL};
+    Lanes l = {final_mix(seed + GOLDEN), final_mix(seed + 2 * GOLDEN), final_mix(seed + 3 * GOLDEN),
+               final_mix(seed + 4 * GOLDEN)};
     return l;
 }
 
@@ -625,8 +636,11 @@ static inline void feed(Lanes *l, uint64_t w) {
     l->d = a;
 }
 
-static inline uint64_t lanes_end(const Lanes *l) { /* order matters: the states are not interchangeable */
-    return take_word(take_word(take_word(l->a, l->b), l->c), l->d);
+/* The states taken as words, in order, by a chain from yet another secret start: swapping two states changes the
+ * result (take_word(a, b) alone would not tell a from b). */
+static inline uint64_t lanes_end(const Lanes *l, uint64_t seed) {
+    uint64_t h = final_mix(seed + 5 * GOLDEN);
+    return take_word(take_word(take_word(take_word(h, l->a), l->b), l->c), l->d);
 }
 
 /* The last 1..7 bytes of a value as a word, byte j in bits 8j..8j+7. Read as one word and masked where the data
@@ -644,14 +658,6 @@ static inline uint64_t tail_word(const unsigned char *p, Py_ssize_t n, const uns
 #endif
     for (Py_ssize_t j = 0; j < n; j++) w |= (uint64_t)p[j] << (8 * j);
     return w;
-}
-
-static inline uint64_t final_mix(uint64_t h) { /* MurmurHash3's fmix64 */
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 33);
 }
 
 PyDoc_STRVAR(row_hashes_doc,
@@ -701,7 +707,7 @@ static PyObject *row_hashes(PyObject *self, PyObject *args) {
         goto done;
     }
     for (Py_ssize_t c = 0; c < n_columns; c++)
-        data_end[c] = (const unsigned char *)columns[c].bytes + (columns[c].has_data ? columns[c].data.len : 0);
+        data_end[c] = columns[c].has_data ? (const unsigned char *)columns[c].bytes + columns[c].data.len : NULL;
     {
         const int32_t *wanted = (const int32_t *)rows.buf;
         uint64_t *hashes = (uint64_t *)out.buf;
@@ -730,7 +736,7 @@ static PyObject *row_hashes(PyObject *self, PyObject *args) {
                 }
                 if (k < len) feed(&lanes, tail_word(p + k, len - k, data_end[c]));
             }
-            uint64_t h = lanes_end(&lanes);
+            uint64_t h = lanes_end(&lanes, (uint64_t)seed);
             hashes[i] = final_mix(h);
         }
         Py_END_ALLOW_THREADS

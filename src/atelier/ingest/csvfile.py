@@ -76,6 +76,11 @@ class CsvSource:
         self.keep_text = keep_text
         if text_only and not keep_text:
             raise ValueError("text_only columns need keep_text: they are only in the chunks' text")
+        unknown = set(text_only) - set(required) - set(optional)
+        if unknown:
+            raise ValueError(
+                f"text_only names columns that are neither required nor optional: {sorted(unknown)}"
+            )
         self.text_only = set(text_only)
         self.required = list(required)
         self.optional = list(optional)
