@@ -501,6 +501,10 @@ PyDoc_STRVAR(seen_insert_doc,
 "added. The caller makes room first: the call fails, writing nothing, unless the table holds ``used`` + all of\n"
 "``keys`` at most half full.");
 
+/* A key's first slot. The low bits of a good hash are as random as the high ones; mix anyway, cheaply, for weak
+ * ones. */
+static inline uint64_t home_slot(uint64_t key, uint64_t mask) { return (key ^ (key >> 29)) & mask; }
+
 static PyObject *seen_insert(PyObject *self, PyObject *args) {
     PyObject *table_obj, *keys_obj, *first_obj;
     Py_ssize_t used;
@@ -530,8 +534,7 @@ static PyObject *seen_insert(PyObject *self, PyObject *args) {
         /* Checked before anything is written: at most half full after the call, so every probe ends. */
         for (Py_ssize_t i = 0; i < n && !full; i++) {
             uint64_t key = k[i] ? k[i] : 1; /* 0 marks an empty slot: a hash of 0 is kept as 1 */
-            /* The low bits of a good hash are as random as the high ones; mix anyway, cheaply, for weak ones. */
-            uint64_t slot = (key ^ (key >> 29)) & mask;
+            uint64_t slot = home_slot(key, mask);
             while (slots[slot] != 0 && slots[slot] != key) slot = (slot + 1) & mask;
             if (slots[slot] == key) {
                 is_first[i] = 0;
@@ -583,7 +586,7 @@ static PyObject *seen_rehash(PyObject *self, PyObject *args) {
         for (Py_ssize_t i = 0; i < n_old; i++) {
             uint64_t key = from[i];
             if (key == 0) continue;
-            uint64_t slot = (key ^ (key >> 29)) & mask;
+            uint64_t slot = home_slot(key, mask);
             while (slots[slot] != 0) slot = (slot + 1) & mask;
             slots[slot] = key;
         }
@@ -614,8 +617,9 @@ static inline uint64_t final_mix(uint64_t h) { /* MurmurHash3's fmix64 */
     return h ^ (h >> 33);
 }
 
-/* Four states fed in turn; a word goes to the first, and the states rotate (register renaming makes the rotation
- * free), so each state takes every fourth word. Each state starts from its own non-linear function of the secret
+/* Four states fed in turn, so that the multiplications of consecutive words overlap instead of waiting for each
+ * other; a word goes to the first, and the states rotate (register renaming makes the rotation free), so each
+ * state takes every fourth word. Each state starts from its own non-linear function of the secret
  * seed: from public offsets of one seed (seed ^ K), a word could cancel the offset and two rows whose lanes are
  * swapped would collide for every seed. */
 typedef struct {
@@ -636,11 +640,10 @@ static inline void feed(Lanes *l, uint64_t w) {
     l->d = a;
 }
 
-/* The states taken as words, in order, by a chain from yet another secret start: swapping two states changes the
- * result (take_word(a, b) alone would not tell a from b). */
-static inline uint64_t lanes_end(const Lanes *l, uint64_t seed) {
-    uint64_t h = final_mix(seed + 5 * GOLDEN);
-    return take_word(take_word(take_word(take_word(h, l->a), l->b), l->c), l->d);
+/* The states taken as words, in order, by a chain from yet another secret start (``start``: final_mix of the seed
+ * + 5 * GOLDEN): swapping two states changes the result (take_word(a, b) alone would not tell a from b). */
+static inline uint64_t lanes_end(const Lanes *l, uint64_t start) {
+    return take_word(take_word(take_word(take_word(start, l->a), l->b), l->c), l->d);
 }
 
 /* The last 1..7 bytes of a value as a word, byte j in bits 8j..8j+7. Read as one word and masked where the data
@@ -677,7 +680,6 @@ static PyObject *row_hashes(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     Py_buffer rows = {0}, out = {0};
     int got = 0;
-    const unsigned char **data_end = NULL;
     Column *columns = PyMem_Calloc((size_t)(n_columns ? n_columns : 1), sizeof(Column));
     if (!columns) {
         PyErr_NoMemory();
@@ -701,25 +703,18 @@ static PyObject *row_hashes(PyObject *self, PyObject *args) {
     }
     if (!writable(out_obj, &out, n, sizeof(uint64_t), "out")) goto done;
     got = 2;
-    data_end = PyMem_Calloc((size_t)(n_columns ? n_columns : 1), sizeof(*data_end));
-    if (!data_end) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t c = 0; c < n_columns; c++)
-        data_end[c] = columns[c].has_data ? (const unsigned char *)columns[c].bytes + columns[c].data.len : NULL;
     {
         const int32_t *wanted = (const int32_t *)rows.buf;
         uint64_t *hashes = (uint64_t *)out.buf;
+        const Lanes start = lanes_start((uint64_t)seed); /* the same for every row: mixed once */
+        const uint64_t end_start = final_mix((uint64_t)seed + 5 * GOLDEN);
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t i = 0; i < n; i++) {
             if (wanted[i] < 0) {
                 hashes[i] = 0;
                 continue;
             }
-            /* Four chains, fed in turn, so that the multiplications of consecutive words overlap instead of
-             * waiting for each other: the hash of a row took its words' count times a multiplication's latency. */
-            Lanes lanes = lanes_start((uint64_t)seed);
+            Lanes lanes = start;
             for (Py_ssize_t c = 0; c < n_columns; c++) {
                 const char *s, *e;
                 if (!column_value(&columns[c], i, &s, &e)) {
@@ -734,9 +729,12 @@ static PyObject *row_hashes(PyObject *self, PyObject *args) {
                     memcpy(&w, p + k, 8);
                     feed(&lanes, w);
                 }
-                if (k < len) feed(&lanes, tail_word(p + k, len - k, data_end[c]));
+                if (k < len) { /* a value with bytes has a data buffer: its tail may be read up to the end */
+                    const unsigned char *data_end = (const unsigned char *)columns[c].bytes + columns[c].data.len;
+                    feed(&lanes, tail_word(p + k, len - k, data_end));
+                }
             }
-            uint64_t h = lanes_end(&lanes, (uint64_t)seed);
+            uint64_t h = lanes_end(&lanes, end_start);
             hashes[i] = final_mix(h);
         }
         Py_END_ALLOW_THREADS
@@ -747,7 +745,6 @@ done:
     if (got >= 1) PyBuffer_Release(&rows);
     for (Py_ssize_t c = 0; c < converted; c++) column_release(&columns[c]);
     PyMem_Free(columns);
-    PyMem_Free(data_end);
     Py_DECREF(seq);
     return result;
 }
